@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch: on this project's machines pip finds it on disk. Elsewhere set
+# TORCH_PIP_ARGS to an index of CPU wheels (see README) or leave it to get PyPI's default build.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+
+.PHONY: setup demo test bench clean
+
+$(BIN)/dtg: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(BIN)/dtg
+
+setup: $(BIN)/dtg
+
+demo: setup
+	$(BIN)/dtg run pipelines/demo.toml
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf data/lake data/quarantine data/windows data/scores data/events data/ledger.sqlite* models/demo
