@@ -1,0 +1,537 @@
+"""The window set: rows of all segments, window start indices, splits and the scaler, as one object.
+
+`build_window_set(table, ...)` turns a canonical table (the lake) into a `WindowSet`. Memory stays
+O(rows): the set keeps the (rows, F) feature array once and one start index per window; a window
+is a view `values[s : s + size]`. Training reads mini-batches with `batches()`, which scales the rows
+once per set and builds each batch with a single fancy index over a sliding-window view.
+
+A saved set is a folder of `.npy` arrays plus `meta.json` (written last, the whole folder swapped in
+atomically); `WindowSet.load` memory-maps the arrays, so nothing is read until it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dtg import schema
+from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
+from dtg.errors import DtgError
+from dtg.scaling import SCALERS, Scaler, make_scaler, scaler_from_dict
+from dtg.segments import segment
+from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, SplitSpec, assign_splits, split_has_next
+from dtg.windowing import gather, has_next as _has_next, window_counts, window_starts, window_view
+
+DEFAULT_FEATURES: tuple[str, ...] = ("speed", "rpm", "brake", "lat")
+HOLD_FEATURES: frozenset[str] = frozenset({"brake"})
+"""Discrete signals: a filled second repeats the last value instead of interpolating."""
+TARGETS: tuple[str, ...] = ("reconstruct", "next")
+FORMAT_VERSION = 1
+_ROW_ARRAYS = ("values", "ts", "vehicle_idx", "segment_id", "filled")
+_WINDOW_ARRAYS = ("starts", "split", "has_next")
+_CHUNK_ROWS = 1 << 20
+
+
+def check_features(features: Sequence[str] | str) -> tuple[str, ...]:
+    """Validated feature names (numeric signal columns of the canonical schema), in the order given."""
+    if isinstance(features, str):
+        features = [f.strip() for f in features.split(",") if f.strip()]
+    features = tuple(features)
+    valid = ", ".join(schema.SIGNALS)
+    if not features:
+        raise DtgError(f"no features given (valid: {valid})", field="features")
+    for name in features:
+        if name not in schema.SIGNALS:
+            raise DtgError(f"unknown feature '{name}' (valid: {valid})", field="features")
+    if len(set(features)) != len(features):
+        raise DtgError(f"feature listed twice in {','.join(features)}", field="features")
+    return features
+
+
+@dataclass(eq=False)
+class WindowSet:
+    """Windows of `size` rows over the segment rows; see the module docstring.
+
+    Per row: `values` (raw float32), `ts` (epoch ms), `vehicle_idx` (into `vehicles`), `segment_id`,
+    `filled`. Per window: `starts` (first row), `split` (0 train, 1 val, 2 test, 3 all, -1 purged),
+    `has_next` (the window one second later exists, in the same segment and split block).
+    """
+
+    values: np.ndarray
+    ts: np.ndarray
+    vehicles: list[str]
+    seg_row0: np.ndarray
+    seg_len: np.ndarray
+    seg_vehicle: np.ndarray
+    filled_rows: np.ndarray
+    starts: np.ndarray
+    split: np.ndarray
+    has_next: np.ndarray
+    features: tuple[str, ...]
+    size: int
+    stride: int
+    max_gap: int
+    scaler: Scaler
+    fingerprint: str
+    lake_fingerprint: str | None = None
+    split_spec: SplitSpec | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    # -- derived per-row arrays (computed on first use; memory-mapped when loaded) --------------
+    @cached_property
+    def vehicle_idx(self) -> np.ndarray:
+        """(rows,) int32 vehicle index of each row."""
+        return np.repeat(np.asarray(self.seg_vehicle, dtype=np.int32), self.seg_len)
+
+    @cached_property
+    def segment_id(self) -> np.ndarray:
+        """(rows,) int32 segment of each row."""
+        return np.repeat(np.arange(len(self.seg_len), dtype=np.int32), self.seg_len)
+
+    @cached_property
+    def filled(self) -> np.ndarray:
+        """(rows,) bool: the row was interpolated into a gap of at most `max_gap` seconds."""
+        mask = np.zeros(self.rows, dtype=bool)
+        mask[np.asarray(self.filled_rows)] = True
+        return mask
+
+    @cached_property
+    def scaled(self) -> np.ndarray:
+        """(rows, F) float32 scaled values, computed once per set (not per batch)."""
+        return self.scaler.transform(self.values)
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.starts.shape[0])
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.seg_len.shape[0])
+
+    def window_vehicle(self) -> np.ndarray:
+        """(n,) int32 vehicle index of every window."""
+        return np.asarray(self.vehicle_idx)[np.asarray(self.starts)]
+
+    def window_ts(self) -> np.ndarray:
+        """(n,) int64 epoch ms of every window's first second."""
+        return np.asarray(self.ts)[np.asarray(self.starts)]
+
+    # -- selecting and reading windows ------------------------------------------------------------
+    def indices(self, split: str = "all", target: str = "reconstruct") -> np.ndarray:
+        """Window indices in `split` ("train", "val", "test", "all" = every non-purged window),
+        restricted to windows with a next window when `target` is "next"."""
+        if split not in CODES:
+            raise DtgError(f"unknown split '{split}' (valid: {', '.join(CODES)})", field="split")
+        if target not in TARGETS:
+            raise DtgError(f"unknown target '{target}' (valid: {', '.join(TARGETS)})", field="target")
+        code = CODES[split]
+        split_arr = np.asarray(self.split)
+        if code == ALL:
+            mask = split_arr != PURGED
+        elif self.split_spec is None:
+            raise DtgError(f"this window set was built for scoring (no split); use split 'all', not '{split}'",
+                           field="split")
+        else:
+            mask = split_arr == code
+        if target == "next":
+            mask &= np.asarray(self.has_next)
+        return np.flatnonzero(mask)
+
+    def windows(self, idx: np.ndarray | Sequence[int], scaled: bool = True) -> np.ndarray:
+        """(len(idx), size, F) float32 copy of the windows `idx` (scaled unless `scaled=False`)."""
+        rows = self.scaled if scaled else self.values
+        return gather(rows, np.asarray(self.starts)[np.asarray(idx, dtype=np.int64)], self.size)
+
+    def batches(self, split: str = "train", target: str = "reconstruct", batch_size: int = 256,
+                shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> "Batches":
+        """Mini-batches (x, y) of torch float32 tensors (B, size, F), vectorised: one fancy index each.
+
+        `reconstruct`: y is x (the same tensor). `next`: y is the window one second later.
+        Re-iterable; each pass uses the same order for the same `seed`.
+        """
+        if batch_size < 1:
+            raise DtgError(f"batch size must be >= 1, got {batch_size}", field="batch_size")
+        return Batches(self, self.indices(split, target), target, batch_size, shuffle, seed, drop_last)
+
+    def dataset(self, split: str = "train", target: str = "reconstruct"):
+        """A torch Dataset of (x, y) float32 tensors (size, F) over the windows of `split`."""
+        return _dataset_class()(self, self.indices(split, target), target)
+
+    def loader(self, split: str = "train", target: str = "reconstruct", batch_size: int = 256,
+               shuffle: bool = True, seed: int = 0, **kwargs: Any):
+        """A torch DataLoader over `dataset(split, target)`; `batches()` is the faster path."""
+        import torch
+        from torch.utils.data import DataLoader
+
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(self.dataset(split, target), batch_size=batch_size, shuffle=shuffle,
+                          generator=generator, **kwargs)
+
+    # -- summary, save, load ----------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Windows per split ({"all": n} for a scoring set) and purged windows."""
+        split_arr = np.asarray(self.split)
+        if self.split_spec is None:
+            out = {"all": int(np.count_nonzero(split_arr == ALL))}
+        else:
+            bins = np.bincount(split_arr[split_arr >= 0], minlength=len(SPLIT_NAMES))
+            out = {name: int(bins[i]) for i, name in enumerate(SPLIT_NAMES)}
+        out["purged"] = int(np.count_nonzero(split_arr == PURGED))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The `dtg window` summary (DESIGN.md §3 keys first)."""
+        counts = self.counts()
+        purged = counts.pop("purged")
+        return {
+            "segments": self.n_segments,
+            "rows": self.rows,
+            "windows": self.n_windows,
+            "features": list(self.features),
+            "size": self.size,
+            "stride": self.stride,
+            "max_gap": self.max_gap,
+            "splits": counts,
+            "purged": purged,
+            "has_next": int(np.count_nonzero(np.asarray(self.has_next))),
+            "vehicles": len(self.vehicles),
+            "rows_filled": int(len(self.filled_rows)),
+            "scaler": self.scaler.kind,
+            "fingerprint": self.fingerprint,
+            **self.stats,
+        }
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "features": list(self.features),
+            "size": self.size,
+            "stride": self.stride,
+            "max_gap": self.max_gap,
+            "vehicles": list(self.vehicles),
+            "scaler": self.scaler.to_dict(),
+            "split_spec": None if self.split_spec is None else self.split_spec.to_dict(),
+            "fingerprint": self.fingerprint,
+            "lake_fingerprint": self.lake_fingerprint,
+            "stats": self.stats,
+            "counts": {"rows": self.rows, "windows": self.n_windows, "segments": self.n_segments,
+                       "filled": int(len(self.filled_rows)), **self.counts()},
+        }
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the set to `folder` atomically: built in a temp folder beside it, then swapped in.
+
+        An existing window set there is replaced; any other non-empty folder is refused.
+        """
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not (folder / "meta.json").exists())):
+            raise DtgError("refusing to overwrite: not a window set folder (no meta.json)", file=folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + folder.name + ".", dir=folder.parent))
+        try:
+            for name in _ROW_ARRAYS + _WINDOW_ARRAYS:
+                _save_npy(tmp / f"{name}.npy", np.asarray(getattr(self, name)))
+            segs = np.stack([np.asarray(self.seg_row0, np.int64), np.asarray(self.seg_len, np.int64),
+                             np.asarray(self.seg_vehicle, np.int64)], axis=1)
+            _save_npy(tmp / "segments.npy", segs)
+            _save_npy(tmp / "filled_rows.npy", np.asarray(self.filled_rows, np.int64))
+            write_json(tmp / "meta.json", self.meta())
+            _fsync_dir(tmp)
+            old = None
+            if folder.exists():
+                old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + folder.name + ".old.", dir=folder.parent))
+                os.replace(folder, old / "set")
+            os.replace(tmp, folder)
+            _fsync_dir(folder.parent)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, mmap: bool = True) -> "WindowSet":
+        """Open a saved set; arrays are memory-mapped (read on use) unless `mmap=False`."""
+        folder = Path(folder)
+        meta_path = folder / "meta.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DtgError("not a window set (meta.json missing); run `dtg window` first", file=folder) from None
+        except (OSError, ValueError) as exc:
+            raise DtgError(f"unreadable window set metadata: {exc}", file=meta_path) from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise DtgError(f"unsupported window set format {meta.get('format_version')!r} "
+                           f"(this dtg reads {FORMAT_VERSION})", file=meta_path)
+        arrays = {}
+        for name in _ROW_ARRAYS + _WINDOW_ARRAYS + ("segments", "filled_rows"):
+            path = folder / f"{name}.npy"
+            try:
+                arrays[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise DtgError(f"unreadable window set array: {exc}", file=path) from None
+        rows, n = arrays["values"].shape[0], arrays["starts"].shape[0]
+        for name in _ROW_ARRAYS:
+            if arrays[name].shape[0] != rows:
+                raise DtgError(f"has {arrays[name].shape[0]} rows, values.npy has {rows}", file=folder / f"{name}.npy")
+        for name in _WINDOW_ARRAYS:
+            if arrays[name].shape[0] != n:
+                raise DtgError(f"has {arrays[name].shape[0]} windows, starts.npy has {n}", file=folder / f"{name}.npy")
+        features = tuple(meta["features"])
+        if arrays["values"].ndim != 2 or arrays["values"].shape[1] != len(features):
+            raise DtgError(f"values.npy shape {arrays['values'].shape} does not match {len(features)} features",
+                           file=folder / "values.npy")
+        segs = np.asarray(arrays["segments"])
+        spec = meta.get("split_spec")
+        ws = cls(values=arrays["values"], ts=arrays["ts"], vehicles=list(meta["vehicles"]),
+                 seg_row0=segs[:, 0].copy(), seg_len=segs[:, 1].copy(), seg_vehicle=segs[:, 2].astype(np.int32),
+                 filled_rows=arrays["filled_rows"], starts=arrays["starts"], split=arrays["split"],
+                 has_next=arrays["has_next"], features=features, size=int(meta["size"]),
+                 stride=int(meta["stride"]), max_gap=int(meta["max_gap"]),
+                 scaler=scaler_from_dict(meta["scaler"]), fingerprint=meta["fingerprint"],
+                 lake_fingerprint=meta.get("lake_fingerprint"),
+                 split_spec=None if spec is None else SplitSpec(tuple(spec["fractions"]), spec["by"], spec["seed"]),
+                 stats=dict(meta.get("stats", {})))
+        for name in ("vehicle_idx", "segment_id", "filled"):
+            ws.__dict__[name] = arrays[name]
+        return ws
+
+
+class Batches:
+    """Re-iterable mini-batches over a window set; `len()` is the number of batches."""
+
+    def __init__(self, ws: WindowSet, idx: np.ndarray, target: str, batch_size: int, shuffle: bool,
+                 seed: int, drop_last: bool) -> None:
+        self.ws, self.idx, self.target = ws, idx, target
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+
+    def __len__(self) -> int:
+        n = len(self.idx)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        import torch
+
+        idx = self.idx
+        if self.shuffle:
+            idx = idx[np.random.default_rng(self.seed).permutation(len(idx))]
+        starts = np.asarray(self.ws.starts)[idx]
+        view = window_view(self.ws.scaled, self.ws.size)
+        for b in range(len(self)):
+            s = starts[b * self.batch_size:(b + 1) * self.batch_size]
+            x = torch.from_numpy(view[s])
+            y = x if self.target == "reconstruct" else torch.from_numpy(view[s + 1])
+            yield x, y
+
+
+_DATASET_CLASS = None
+
+
+def _dataset_class():
+    """Define the torch Dataset lazily so importing dtg.windowset does not import torch."""
+    global _DATASET_CLASS
+    if _DATASET_CLASS is None:
+        import torch
+        from torch.utils.data import Dataset
+
+        class WindowDataset(Dataset):
+            """(x, y) float32 tensors (size, F) for the windows `idx` of a window set."""
+
+            def __init__(self, ws: WindowSet, idx: np.ndarray, target: str) -> None:
+                self.scaled, self.size, self.target = ws.scaled, ws.size, target
+                self.starts = np.asarray(ws.starts)[idx]
+
+            def __len__(self) -> int:
+                return len(self.starts)
+
+            def __getitem__(self, i: int):
+                s = int(self.starts[i])
+                x = torch.from_numpy(np.array(self.scaled[s:s + self.size]))
+                if self.target == "reconstruct":
+                    return x, x
+                return x, torch.from_numpy(np.array(self.scaled[s + 1:s + 1 + self.size]))
+
+        _DATASET_CLASS = WindowDataset
+    return _DATASET_CLASS
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, arr, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+# -- building -------------------------------------------------------------------------------------
+def _ts_ms(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(col.type):
+        return col.cast(pa.timestamp("ms", tz=col.type.tz)).cast(pa.int64())
+    if pa.types.is_integer(col.type):
+        return col.cast(pa.int64())
+    raise DtgError(f"ts must be a timestamp column, got {col.type}", field="ts")
+
+
+def _extract(table: pa.Table, features: tuple[str, ...]):
+    """Vehicle codes (name order), ts ms, feature columns of the valid rows, and what was dropped."""
+    for name in ("vehicle_id", "ts"):
+        if name not in table.column_names:
+            raise DtgError(f"table has no '{name}' column", field=name)
+    n = table.num_rows
+    vid = table.column("vehicle_id")
+    uniques = pc.drop_null(pc.unique(vid))
+    codes = pc.fill_null(pc.index_in(vid, value_set=uniques), -1).to_numpy().astype(np.int32, copy=False)
+    ts_col = _ts_ms(table.column("ts"))
+    valid = codes >= 0
+    if ts_col.null_count:
+        valid &= ~pc.is_null(ts_col).to_numpy(zero_copy_only=False)
+        ts_col = pc.fill_null(ts_col, 0)
+    ts = ts_col.to_numpy()
+    columns = []
+    for name in features:
+        if name in table.column_names:
+            arr = table.column(name).to_numpy()
+            if arr.dtype.kind == "f":
+                valid &= np.isfinite(arr)
+        else:
+            arr = np.full(n, np.nan, dtype=np.float32)
+            valid[:] = False
+        columns.append(arr)
+    rows_invalid = int(n - np.count_nonzero(valid))
+
+    names = uniques.to_pylist()
+    present = np.bincount(codes[valid], minlength=len(names)) > 0 if rows_invalid else np.ones(len(names), bool)
+    kept = sorted(name for name, p in zip(names, present) if p)
+    dropped = sorted(name for name, p in zip(names, present) if not p)
+    rank = {name: i for i, name in enumerate(kept)}
+    remap = np.array([rank.get(name, -1) for name in names] or [0], dtype=np.int32)
+    if rows_invalid:
+        codes, ts = codes[valid], ts[valid]
+        columns = [c[valid] for c in columns]
+    codes = remap[codes] if len(names) else codes
+    step = np.diff(codes)
+    if np.any(step < 0) or np.any((step == 0) & (np.diff(ts) < 0)):
+        order = np.lexsort((ts, codes))
+        codes, ts = codes[order], ts[order]
+        columns = [c[order] for c in columns]
+    return codes, ts, columns, kept, dropped, rows_invalid
+
+
+def _train_rows(starts: np.ndarray, size: int, rows: int) -> np.ndarray:
+    """(rows,) bool: rows covered by any of the (ascending) window `starts`."""
+    mask = np.zeros(rows, dtype=bool)
+    if starts.size == 0:
+        return mask
+    new_run = np.concatenate(([True], starts[1:] > starts[:-1] + size))
+    begin = starts[new_run]
+    end = np.append(starts[np.flatnonzero(new_run)[1:] - 1], starts[-1]) + size
+    delta = np.zeros(rows + 1, dtype=np.int8)
+    np.add.at(delta, begin, 1)
+    np.add.at(delta, end, -1)
+    np.cumsum(delta[:-1], out=delta[:-1])
+    return delta[:-1].astype(bool)
+
+
+def _fingerprint(params: dict[str, Any], content: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(params, sort_keys=True).encode())
+    h.update(content.encode())
+    return h.hexdigest()
+
+
+def _content_hash(ts: np.ndarray, values: np.ndarray, vehicles: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(vehicles, ensure_ascii=False).encode())
+    h.update(np.ascontiguousarray(ts).data)
+    h.update(np.ascontiguousarray(values).data)
+    return h.hexdigest()
+
+
+def build_window_set(
+    table: pa.Table,
+    size: int = 20,
+    stride: int = 1,
+    features: Sequence[str] | str = DEFAULT_FEATURES,
+    max_gap: int = 1,
+    split: SplitSpec | None = None,
+    scaler: str | Scaler = "minmax",
+    lake_fingerprint: str | None = None,
+) -> WindowSet:
+    """Segment the table's rows, index every window and assign splits; fit the scaler on train rows.
+
+    `table`: canonical columns (at least vehicle_id, ts and the features), ideally sorted by
+    (vehicle_id, ts) as `Lake.read()` returns it (otherwise it is sorted here). Rows where a chosen
+    feature is null/NaN are treated as missing seconds (gaps); a vehicle with no usable row is dropped
+    and listed in `stats["vehicles_dropped"]`. `split=None` builds a scoring set: every window is in
+    split "all" and `scaler` must be a fitted scaler (the model's).
+    """
+    features = check_features(features)
+    for name, v, lo in (("size", size, 1), ("stride", stride, 1), ("max_gap", max_gap, 1)):
+        if int(v) != v or v < lo:
+            raise DtgError(f"{name} must be a whole number >= {lo}, got {v}", field=name)
+    size, stride, max_gap = int(size), int(stride), int(max_gap)
+    if isinstance(scaler, str):
+        if split is None:
+            raise DtgError("a scoring window set (no split) needs the model's fitted scaler, not a scaler name",
+                           field="scaler")
+        if scaler not in SCALERS:
+            make_scaler(scaler)
+    elif not scaler.fitted:
+        raise DtgError("the scaler given is not fitted", field="scaler")
+    elif scaler.n_features_in_ != len(features):
+        raise DtgError(f"the scaler was fitted on {scaler.n_features_in_} features, "
+                       f"this window set has {len(features)} ({','.join(features)})", field="scaler")
+
+    codes, ts, columns, vehicles, dropped, rows_invalid = _extract(table, features)
+    seg = segment(codes, ts, columns, [f in HOLD_FEATURES for f in features], max_gap)
+    del codes, ts, columns
+
+    counts = window_counts(seg.length, size, stride)
+    starts = window_starts(seg.row0, seg.length, size, stride)
+    nxt = _has_next(seg.row0, seg.length, size, stride)
+    if split is None:
+        split_arr = np.full(starts.shape[0], ALL, dtype=np.int8)
+    else:
+        wveh = np.repeat(seg.vehicle, counts)
+        split_arr, bounds = assign_splits(starts, wveh, size, seg.row0, seg.length, seg.vehicle, len(vehicles), split)
+        nxt = split_has_next(nxt, starts, wveh, size, split_arr, bounds)
+        del wveh
+
+    if isinstance(scaler, str):
+        train_starts = starts[split_arr == CODES["train"]]
+        if train_starts.size == 0:
+            raise DtgError(f"no training windows: {starts.shape[0]} windows of size {size} from "
+                           f"{len(seg.length)} segments ({seg.rows} rows); lower --size, raise --max-gap or "
+                           f"ingest more data", field="split")
+        mask = _train_rows(train_starts, size, seg.rows)
+        fitted = make_scaler(scaler).fit_chunks(
+            seg.values[lo:lo + _CHUNK_ROWS][mask[lo:lo + _CHUNK_ROWS]] for lo in range(0, seg.rows, _CHUNK_ROWS))
+        del mask, train_starts
+    else:
+        fitted = scaler
+
+    params = {"features": list(features), "size": size, "stride": stride, "max_gap": max_gap,
+              "split": None if split is None else split.to_dict(), "scaler": fitted.to_dict(),
+              "format_version": FORMAT_VERSION}
+    content = lake_fingerprint or _content_hash(seg.ts, seg.values, vehicles)
+    stats = {"rows_invalid": rows_invalid, "rows_duplicate": seg.rows_duplicate, "vehicles_dropped": dropped}
+    return WindowSet(values=seg.values, ts=seg.ts, vehicles=vehicles, seg_row0=seg.row0, seg_len=seg.length,
+                     seg_vehicle=seg.vehicle, filled_rows=seg.filled_rows, starts=starts, split=split_arr,
+                     has_next=nxt, features=features, size=size, stride=stride, max_gap=max_gap, scaler=fitted,
+                     fingerprint=_fingerprint(params, content), lake_fingerprint=lake_fingerprint,
+                     split_spec=split, stats=stats)
