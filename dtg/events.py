@@ -146,7 +146,7 @@ def _criteria_from(raw: dict[str, Any], where: str) -> Criteria:
 def load_criteria(path: str | Path | None = None, version: str | None = None) -> CriteriaSet:
     """Read a criteria table (the bundled one unless `path`) and pick `version` (else its default)."""
     if path is None:
-        text = resources.files("dtg.data").joinpath("event_criteria.toml").read_text(encoding="utf-8")
+        text = resources.files("dtg").joinpath("data", "event_criteria.toml").read_text(encoding="utf-8")
         where = "dtg/data/event_criteria.toml"
     else:
         where = str(path)

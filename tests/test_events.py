@@ -361,7 +361,7 @@ def test_flat_criteria_version_uses_one_threshold_for_every_band():
 def test_criteria_file_overrides_the_bundled_table(tmp_path):
     from importlib import resources
 
-    text = resources.files("dtg.data").joinpath("event_criteria.toml").read_text(encoding="utf-8")
+    text = resources.files("dtg").joinpath("data", "event_criteria.toml").read_text(encoding="utf-8")
     path = tmp_path / "mine.toml"
     path.write_text(text.replace("accel = [7.0, 6.0, 5.0]", "accel = [3.0, 3.0, 3.0]"), encoding="utf-8")
     mine = load_criteria(path)
@@ -377,7 +377,7 @@ def test_criteria_file_overrides_the_bundled_table(tmp_path):
 def test_bad_criteria_file_names_the_field(tmp_path, edit, field):
     from importlib import resources
 
-    text = resources.files("dtg.data").joinpath("event_criteria.toml").read_text(encoding="utf-8")
+    text = resources.files("dtg").joinpath("data", "event_criteria.toml").read_text(encoding="utf-8")
     path = tmp_path / "bad.toml"
     path.write_text(text.replace(*edit, 1), encoding="utf-8")
     with pytest.raises(DtgError) as err:

@@ -18,6 +18,8 @@ from dtg.errors import DtgError
 
 # Command modules, in the order `dtg --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "events",
+    "evaluate",
 )
 
 _state = {"debug": False}
