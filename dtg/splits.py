@@ -32,10 +32,10 @@ class SplitSpec:
 
     def __post_init__(self) -> None:
         f = tuple(float(x) for x in self.fractions)
-        if len(f) == 2:
-            f = f + (0.0,)
+        if 1 <= len(f) < 3:
+            f = f + (0.0,) * (3 - len(f))
         if len(f) != 3 or any(not np.isfinite(x) or x < 0 for x in f) or f[0] <= 0 or abs(sum(f) - 1.0) > 1e-6:
-            raise DtgError(f"split fractions must be 2 or 3 non-negative numbers summing to 1 with train > 0, "
+            raise DtgError(f"split fractions must be 1 to 3 non-negative numbers summing to 1 with train > 0, "
                            f"got {','.join(str(x) for x in self.fractions)}", field="split")
         if self.by not in SPLIT_BY:
             raise DtgError(f"unknown split-by '{self.by}' (valid: {', '.join(SPLIT_BY)})", field="split_by")

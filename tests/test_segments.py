@@ -1,0 +1,146 @@
+"""Segments: 1-second runs per vehicle, short gaps filled and flagged, long gaps end a segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dtg.errors import DtgError
+from dtg.segments import is_grouped_and_sorted, segment
+
+# A vehicle's log: runs of contiguous seconds separated by gaps (seconds between the last record of a
+# run and the first of the next, always >= 2 so that it is a real gap).
+runs_st = st.lists(st.tuples(st.integers(1, 30), st.integers(2, 8)), min_size=1, max_size=6)
+fleet_st = st.lists(runs_st, min_size=1, max_size=4)
+
+
+def build(fleet, t0=1_700_000_000_000):
+    """codes, ts (ms), speed, brake arrays for a fleet of vehicles described by (run length, gap) lists."""
+    codes, ts = [], []
+    for v, runs in enumerate(fleet):
+        t = t0 + v * 10_000_000
+        for length, gap in runs:
+            ts.append(t + 1000 * np.arange(length))
+            t += 1000 * (length - 1 + gap)
+            codes.append(np.full(length, v, dtype=np.int32))
+    codes, ts = np.concatenate(codes), np.concatenate(ts).astype(np.int64)
+    speed = (np.arange(len(ts)) % 97).astype(np.float32)
+    brake = (np.arange(len(ts)) % 2).astype(np.int8)
+    return codes, ts, speed, brake
+
+
+def expected_lengths(fleet, max_gap):
+    out = []
+    for runs in fleet:
+        cur = runs[0][0]
+        for (_, gap), (length, _) in zip(runs[:-1], runs[1:]):
+            if gap <= max_gap:
+                cur += gap - 1 + length
+            else:
+                out.append(cur)
+                cur = length
+        out.append(cur)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleet=fleet_st, max_gap=st.integers(1, 9))
+def test_segment_lengths_follow_the_gap_rule(fleet, max_gap):
+    codes, ts, speed, brake = build(fleet)
+    seg = segment(codes, ts, [speed, brake], [False, True], max_gap)
+    assert seg.length.tolist() == expected_lengths(fleet, max_gap)
+    assert seg.rows == sum(expected_lengths(fleet, max_gap))
+    assert np.array_equal(seg.row0, np.concatenate(([0], np.cumsum(seg.length)[:-1])))
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleet=fleet_st, max_gap=st.integers(1, 9))
+def test_rows_inside_a_segment_are_one_second_apart_and_never_mix_vehicles(fleet, max_gap):
+    codes, ts, speed, brake = build(fleet)
+    seg = segment(codes, ts, [speed, brake], [False, True], max_gap)
+    sid, vid = seg.segment_id(), seg.vehicle_idx()
+    same = sid[1:] == sid[:-1]
+    assert np.all(np.diff(seg.ts)[same] == 1000)
+    assert np.all(vid[1:][same] == vid[:-1][same])
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleet=fleet_st, max_gap=st.integers(1, 9))
+def test_original_rows_are_kept_and_filled_rows_interpolate(fleet, max_gap):
+    codes, ts, speed, brake = build(fleet)
+    seg = segment(codes, ts, [speed, brake], [False, True], max_gap)
+    filled = seg.filled()
+    # the original rows appear unchanged, in order
+    assert np.array_equal(seg.ts[~filled], ts)
+    assert np.array_equal(seg.values[~filled, 0], speed)
+    assert np.array_equal(seg.values[~filled, 1], brake.astype(np.float32))
+    # each filled row lies on the straight line between its neighbouring real rows; brake holds
+    for r in seg.filled_rows:
+        a = r - 1
+        while filled[a]:
+            a -= 1
+        b = r + 1
+        while filled[b]:
+            b += 1
+        frac = (seg.ts[r] - seg.ts[a]) / (seg.ts[b] - seg.ts[a])
+        want = seg.values[a, 0] + (seg.values[b, 0] - seg.values[a, 0]) * frac
+        assert seg.values[r, 0] == pytest.approx(want, abs=1e-4)
+        assert seg.values[r, 1] == seg.values[a, 1]
+
+
+def test_no_gap_is_filled_with_the_default_max_gap():
+    codes, ts, speed, brake = build([[(5, 2), (5, 2)]])
+    seg = segment(codes, ts, [speed], [False], max_gap=1)
+    assert seg.length.tolist() == [5, 5]
+    assert seg.filled_rows.size == 0
+
+
+def test_a_two_second_gap_is_filled_with_one_flagged_row_when_allowed():
+    codes, ts, speed, brake = build([[(3, 2), (3, 2)]])
+    seg = segment(codes, ts, [speed], [False], max_gap=2)
+    assert seg.length.tolist() == [7]
+    assert seg.filled_rows.tolist() == [3]
+    assert seg.ts[3] == ts[2] + 1000
+    assert seg.values[3, 0] == pytest.approx((speed[2] + speed[3]) / 2)
+
+
+def test_subsecond_clock_jitter_does_not_break_a_segment():
+    ts = np.array([0, 1010, 1990, 3000, 4040], dtype=np.int64) + 1_700_000_000_000
+    seg = segment(np.zeros(5, np.int32), ts, [np.arange(5.0)], [False])
+    assert seg.length.tolist() == [5]
+    assert np.array_equal(seg.ts, ts)  # true timestamps are kept
+
+
+def test_a_repeated_second_keeps_its_first_row():
+    ts = np.array([0, 1000, 1000, 2000], dtype=np.int64)
+    seg = segment(np.zeros(4, np.int32), ts, [np.array([1.0, 2.0, 9.0, 3.0])], [False])
+    assert seg.rows_duplicate == 1
+    assert seg.values[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert seg.length.tolist() == [3]
+
+
+def test_a_new_vehicle_always_starts_a_new_segment():
+    ts = np.array([0, 1000, 2000, 3000], dtype=np.int64)  # contiguous clock, two vehicles
+    seg = segment(np.array([0, 0, 1, 1], np.int32), ts, [np.zeros(4)], [False], max_gap=5)
+    assert seg.length.tolist() == [2, 2]
+    assert seg.vehicle.tolist() == [0, 1]
+
+
+def test_unsorted_rows_are_refused():
+    with pytest.raises(ValueError):
+        segment(np.zeros(3, np.int32), np.array([0, 2000, 1000]), [np.zeros(3)], [False])
+    assert not is_grouped_and_sorted(np.array([0, 1, 0]), np.array([0, 0, 1000]))
+    assert is_grouped_and_sorted(np.array([0, 0, 1]), np.array([0, 1000, 0]))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5])
+def test_max_gap_must_be_a_whole_number_of_seconds(bad):
+    with pytest.raises(DtgError, match="max gap"):
+        segment(np.zeros(2, np.int32), np.array([0, 1000]), [np.zeros(2)], [False], max_gap=bad)
+
+
+def test_no_rows_give_no_segments():
+    seg = segment(np.zeros(0, np.int32), np.zeros(0, np.int64), [np.zeros(0)], [False])
+    assert seg.rows == 0 and seg.length.size == 0 and seg.values.shape == (0, 1)

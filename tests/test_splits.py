@@ -1,0 +1,107 @@
+"""Splits: time blocks per vehicle or whole vehicles, purged so that no second is in two splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dtg.errors import DtgError
+from dtg.splits import PURGED, SplitSpec, assign_splits, split_has_next, vehicle_blocks
+from dtg.windowing import has_next, window_counts, window_starts
+
+fractions_st = st.sampled_from([(0.7, 0.15, 0.15), (0.5, 0.5), (0.8, 0.0, 0.2), (0.34, 0.33, 0.33), (1.0,)])
+# per vehicle, a list of segment lengths
+fleet_st = st.lists(st.lists(st.integers(0, 80), min_size=1, max_size=4), min_size=1, max_size=5)
+
+
+def layout(fleet):
+    lengths = np.array([n for segs in fleet for n in segs], dtype=np.int64)
+    vehicle = np.array([v for v, segs in enumerate(fleet) for _ in segs], dtype=np.int32)
+    row0 = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    return row0, lengths, vehicle
+
+
+def run(fleet, size, stride, spec):
+    row0, lengths, vehicle = layout(fleet)
+    counts = window_counts(lengths, size, stride)
+    starts = window_starts(row0, lengths, size, stride)
+    wveh = np.repeat(vehicle, counts)
+    split, bounds = assign_splits(starts, wveh, size, row0, lengths, vehicle, len(fleet), spec)
+    nxt = split_has_next(has_next(row0, lengths, size, stride), starts, wveh, size, split, bounds)
+    return starts, wveh, split, nxt, int(lengths.sum())
+
+
+def owners(starts, split, size, rows, span):
+    """For each row, the set of splits whose (span-long) windows cover it."""
+    cover = [set() for _ in range(rows + 1)]
+    for s, k in zip(starts, split):
+        if k == PURGED:
+            continue
+        for r in range(s, s + span):
+            cover[r].add(int(k))
+    return cover
+
+
+@settings(max_examples=80, deadline=None)
+@given(fleet=fleet_st, size=st.integers(1, 20), stride=st.integers(1, 5), fractions=fractions_st,
+       by=st.sampled_from(["time", "vehicle"]), seed=st.integers(0, 5))
+def test_no_second_appears_in_two_splits(fleet, size, stride, fractions, by, seed):
+    starts, _, split, _, rows = run(fleet, size, stride, SplitSpec(fractions, by, seed))
+    assert all(len(c) <= 1 for c in owners(starts, split, size, rows, size))
+
+
+@settings(max_examples=80, deadline=None)
+@given(fleet=fleet_st, size=st.integers(1, 20), stride=st.integers(1, 5), fractions=fractions_st)
+def test_next_targets_never_reach_into_another_split(fleet, size, stride, fractions):
+    starts, _, split, nxt, rows = run(fleet, size, stride, SplitSpec(fractions, "time"))
+    # the input window plus its target cover rows s .. s+size: still one split per row
+    assert all(len(c) <= 1 for c in owners(starts[nxt], split[nxt], size, rows, size + 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleet=fleet_st, size=st.integers(1, 20), fractions=fractions_st)
+def test_time_split_orders_each_vehicles_windows_train_then_val_then_test(fleet, size, fractions):
+    starts, wveh, split, _, _ = run(fleet, size, 1, SplitSpec(fractions, "time"))
+    for v in range(len(fleet)):
+        kept = split[(wveh == v) & (split != PURGED)]
+        assert np.all(np.diff(kept) >= 0)
+
+
+def test_time_split_purges_exactly_the_windows_straddling_a_boundary():
+    # one vehicle, one segment of 100 rows: train rows 0..69, val 70..84, test 85..99
+    starts, _, split, nxt, _ = run([[100]], 10, 1, SplitSpec((0.7, 0.15, 0.15)))
+    assert split[starts == 60].item() == 0 and split[starts == 61].item() == PURGED
+    assert split[starts == 69].item() == PURGED and split[starts == 70].item() == 1
+    assert split[starts == 75].item() == 1 and split[starts == 76].item() == PURGED
+    assert split[starts == 85].item() == 2 and split[starts == 90].item() == 2
+    assert np.count_nonzero(split == PURGED) == 2 * 9
+    # the last training window's target would be row 70 (validation): no next for it
+    assert not nxt[starts == 60].item() and nxt[starts == 59].item()
+
+
+def test_vehicle_split_keeps_each_vehicle_whole_and_is_seeded():
+    fleet = [[50]] * 10
+    starts, wveh, split, _, _ = run(fleet, 5, 1, SplitSpec((0.6, 0.2, 0.2), "vehicle", seed=3))
+    for v in range(10):
+        assert len(set(split[wveh == v].tolist())) == 1
+    assert not np.any(split == PURGED)
+    blocks = vehicle_blocks(10, SplitSpec((0.6, 0.2, 0.2), "vehicle", seed=3))
+    assert np.bincount(blocks, minlength=3).tolist() == [6, 2, 2]
+    assert np.array_equal(blocks, vehicle_blocks(10, SplitSpec((0.6, 0.2, 0.2), "vehicle", seed=3)))
+    others = {tuple(vehicle_blocks(10, SplitSpec((0.6, 0.2, 0.2), "vehicle", seed=s))) for s in range(8)}
+    assert len(others) > 1
+
+
+@pytest.mark.parametrize("text", ["0.7,0.2", "1.2,-0.2", "0,0.5,0.5", "a,b", "0.5,0.2,0.2,0.1"])
+def test_bad_fractions_are_a_clear_error(text):
+    with pytest.raises(DtgError, match="split fractions"):
+        SplitSpec.parse(text)
+
+
+def test_parse_accepts_fewer_fractions_as_train_then_val():
+    assert SplitSpec.parse("0.8,0.2").fractions == (0.8, 0.2, 0.0)
+    assert SplitSpec.parse("1").fractions == (1.0, 0.0, 0.0)
+    with pytest.raises(DtgError, match="split-by"):
+        SplitSpec(by="random")

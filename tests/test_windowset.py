@@ -1,0 +1,331 @@
+"""WindowSet: built from a canonical table, windows equal source rows, splits, scaler, batches, storage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dtg import schema
+from dtg.errors import DtgError
+from dtg.scaling import MinMaxScaler, make_scaler
+from dtg.splits import PURGED, SplitSpec
+from dtg.windowset import WindowSet, build_window_set
+
+torch.set_num_threads(1)
+T0 = 1_700_000_000_000
+NAMES = ["TRUCK-7", "bus 9", "부산34나5678", "서울12가3456"]  # already in name order
+
+runs_st = st.lists(st.tuples(st.integers(1, 40), st.integers(2, 6)), min_size=1, max_size=5)
+fleet_st = st.lists(runs_st, min_size=1, max_size=3)
+
+
+def make_table(fleet, seed=0, jitter=False):
+    """A canonical table: per vehicle, runs of contiguous seconds (length) separated by gaps (seconds)."""
+    rng = np.random.default_rng(seed)
+    vid, ts = [], []
+    for v, runs in enumerate(fleet):
+        t = T0 + v * 100_000_000
+        for length, gap in runs:
+            ts.append(t + 1000 * np.arange(length))
+            vid += [NAMES[v]] * length
+            t += 1000 * (length - 1 + gap)
+    ts = np.concatenate(ts).astype(np.int64)
+    if jitter:
+        ts = ts + rng.integers(-300, 300, size=len(ts))
+    n = len(ts)
+    return pa.table({
+        "vehicle_id": pa.array(vid, pa.string()),
+        "ts": pa.array(ts, schema.TS_TYPE),
+        "speed": pa.array(rng.uniform(0, 120, n), pa.float32()),
+        "rpm": pa.array(rng.uniform(600, 3000, n), pa.float32()),
+        "brake": pa.array(rng.integers(0, 2, n), pa.int8()),
+        "lat": pa.array(35 + rng.uniform(0, 0.5, n), pa.float64()),
+        "lon": pa.array(127 + rng.uniform(0, 0.5, n), pa.float64()),
+    })
+
+
+def seg_lengths(fleet, max_gap):
+    out = []
+    for runs in fleet:
+        cur = runs[0][0]
+        for (_, gap), (length, _) in zip(runs[:-1], runs[1:]):
+            cur = cur + gap - 1 + length if gap <= max_gap else (out.append(cur), length)[1]
+        out.append(cur)
+    return out
+
+
+def source_rows(table):
+    """{(vehicle, ts ms): (speed, rpm, brake, lat)} of the source table."""
+    cols = [table[c].to_numpy() for c in ("speed", "rpm", "brake", "lat")]
+    keys = zip(table["vehicle_id"].to_pylist(), table["ts"].cast(pa.int64()).to_numpy().tolist())
+    return {k: tuple(np.float32(c[i]) for c in cols) for i, k in enumerate(keys)}
+
+
+FITTED = MinMaxScaler().fit(np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]))
+"""A fitted scaler, so that property tests may build scoring sets with zero windows."""
+PROP = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROP
+@given(fleet=fleet_st, size=st.integers(1, 25), stride=st.integers(1, 4), max_gap=st.integers(1, 6))
+def test_window_count_equals_the_formula_over_segments(fleet, size, stride, max_gap):
+    ws = build_window_set(make_table(fleet), size=size, stride=stride, max_gap=max_gap, scaler=FITTED)
+    lengths = seg_lengths(fleet, max_gap)
+    assert ws.seg_len.tolist() == lengths
+    assert ws.n_windows == sum(max(0, (n - size) // stride + 1) for n in lengths)
+    assert ws.summary()["windows"] == ws.n_windows and ws.summary()["segments"] == len(lengths)
+
+
+@PROP
+@given(fleet=fleet_st, size=st.integers(2, 25), max_gap=st.integers(1, 6), jitter=st.booleans())
+def test_no_window_crosses_a_gap_or_a_vehicle(fleet, size, max_gap, jitter):
+    ws = build_window_set(make_table(fleet, jitter=jitter), size=size, max_gap=max_gap, scaler=FITTED)
+    if ws.n_windows == 0:
+        return
+    rows = ws.starts[:, None] + np.arange(size)[None, :]
+    secs = np.rint(ws.ts[rows] / 1000)
+    assert np.all(np.diff(secs, axis=1) == 1)
+    assert np.all(ws.vehicle_idx[rows] == ws.vehicle_idx[rows[:, :1]])
+    assert np.all(ws.segment_id[rows] == ws.segment_id[rows[:, :1]])
+
+
+@PROP
+@given(fleet=fleet_st, size=st.integers(1, 20), stride=st.integers(1, 3), max_gap=st.integers(1, 6))
+def test_every_window_equals_the_source_rows(fleet, size, stride, max_gap):
+    table = make_table(fleet)
+    src = source_rows(table)
+    ws = build_window_set(table, size=size, stride=stride, max_gap=max_gap, scaler=FITTED)
+    raw = ws.windows(np.arange(ws.n_windows), scaled=False)
+    for w, s in enumerate(ws.starts):
+        for k in range(size):
+            r = s + k
+            key = (ws.vehicles[ws.vehicle_idx[r]], int(ws.ts[r]))
+            if ws.filled[r]:
+                assert key not in src
+            else:
+                assert tuple(raw[w, k]) == src[key]
+
+
+def test_filled_seconds_are_interpolated_and_brake_holds():
+    table = make_table([[(3, 3), (3, 2)]])  # a 3-second step: two missing seconds
+    ws = build_window_set(table, size=2, max_gap=3, split=SplitSpec((1.0,)))
+    assert ws.filled.tolist() == [False, False, False, True, True, False, False, False]
+    speed = table["speed"].to_numpy()
+    assert ws.values[3, 0] == pytest.approx(speed[2] + (speed[3] - speed[2]) / 3, rel=1e-5)
+    assert ws.values[4, 0] == pytest.approx(speed[2] + 2 * (speed[3] - speed[2]) / 3, rel=1e-5)
+    assert ws.values[3, 2] == ws.values[4, 2] == table["brake"].to_numpy()[2]
+    assert ws.summary()["rows_filled"] == 2
+
+
+def test_scaler_is_fitted_on_training_rows_only():
+    table = make_table([[(200, 2)], [(150, 2)]], seed=1)
+    ws = build_window_set(table, size=10, split=SplitSpec((0.6, 0.2, 0.2)))
+    train = ws.starts[ws.split == 0]
+    covered = np.unique((train[:, None] + np.arange(10)).ravel())
+    assert np.allclose(ws.scaler.data_min_, ws.values[covered].min(axis=0))
+    assert np.allclose(ws.scaler.data_max_, ws.values[covered].max(axis=0))
+    # extreme values in the test block do not move the scaler
+    speed = table["speed"].to_numpy().copy()
+    speed[190:200] = 250.0  # last seconds of vehicle 0: its test block
+    bumped = table.set_column(2, "speed", pa.array(speed, pa.float32()))
+    ws2 = build_window_set(bumped, size=10, split=SplitSpec((0.6, 0.2, 0.2)))
+    assert ws2.scaler.to_dict() == ws.scaler.to_dict()
+    assert ws2.fingerprint != ws.fingerprint
+
+
+@pytest.mark.parametrize("name,lo,hi", [("minmax", 0, 1), ("minmax-sym", -1, 1)])
+def test_scaled_training_windows_lie_in_the_scaler_range(name, lo, hi):
+    ws = build_window_set(make_table([[(300, 2)]]), size=20, scaler=name, split=SplitSpec())
+    x = ws.windows(ws.indices("train"))
+    assert x.dtype == np.float32 and x.min() >= lo - 1e-6 and x.max() <= hi + 1e-6
+
+
+def test_no_row_is_shared_by_windows_of_two_splits():
+    ws = build_window_set(make_table([[(300, 2), (120, 9)], [(200, 2)]]), size=20, split=SplitSpec())
+    owner = np.full(ws.rows, -1)
+    for s, k in zip(ws.starts, ws.split):
+        if k == PURGED:
+            continue
+        seen = owner[s:s + 20]
+        assert np.all((seen == -1) | (seen == k))
+        owner[s:s + 20] = k
+    assert set(ws.counts()) == {"train", "val", "test", "purged"} and ws.counts()["purged"] > 0
+
+
+def test_batches_and_dataset_give_identical_windows():
+    ws = build_window_set(make_table([[(120, 2), (60, 5)]]), size=20, split=SplitSpec())
+    for target in ("reconstruct", "next"):
+        xs, ys = zip(*ws.batches("train", target, batch_size=7, shuffle=False))
+        ds = ws.dataset("train", target)
+        assert len(ds) == sum(len(x) for x in xs) > 0
+        dx = torch.stack([ds[i][0] for i in range(len(ds))])
+        dy = torch.stack([ds[i][1] for i in range(len(ds))])
+        assert torch.equal(torch.cat(xs), dx) and torch.equal(torch.cat(ys), dy)
+        lx, ly = zip(*ws.loader("train", target, batch_size=7, shuffle=False))
+        assert torch.equal(torch.cat(lx), dx) and torch.equal(torch.cat(ly), dy)
+        assert torch.equal(torch.cat(xs), torch.from_numpy(ws.windows(ws.indices("train", target))))
+
+
+def test_shuffled_batches_are_a_seeded_permutation_of_the_split():
+    ws = build_window_set(make_table([[(200, 2)]]), size=20, split=SplitSpec())
+    a = torch.cat([x for x, _ in ws.batches("train", batch_size=16, seed=5)])
+    b = torch.cat([x for x, _ in ws.batches("train", batch_size=16, seed=5)])
+    c = torch.cat([x for x, _ in ws.batches("train", batch_size=16, seed=6)])
+    plain = torch.from_numpy(ws.windows(ws.indices("train")))
+    assert torch.equal(a, b) and not torch.equal(a, c) and not torch.equal(a, plain)
+    key = lambda t: sorted(map(tuple, t[:, 0, :].tolist()))  # noqa: E731
+    assert key(a) == key(plain)
+    batches = ws.batches("train", batch_size=16, drop_last=True)
+    assert len(batches) == len(plain) // 16 and all(len(x) == 16 for x, _ in batches)
+
+
+def test_next_target_is_the_window_one_second_later():
+    ws = build_window_set(make_table([[(80, 2), (30, 4)]]), size=20, split=SplitSpec())
+    idx = ws.indices("train", "next")
+    assert len(idx) < len(ws.indices("train"))
+    x, y = next(iter(ws.batches("train", "next", batch_size=len(idx), shuffle=False)))
+    assert torch.equal(y[:, :-1], x[:, 1:])
+    last = torch.from_numpy(ws.scaled[ws.starts[idx] + 20])
+    assert torch.equal(y[:, -1], last)
+    # every window with a next: its target stays in the same segment
+    s = ws.starts[idx]
+    assert np.all(ws.segment_id[s + 20] == ws.segment_id[s])
+
+
+def test_save_then_load_round_trips_everything(tmp_path):
+    ws = build_window_set(make_table([[(90, 3), (50, 2)], [(70, 2)]]), size=10, stride=2, max_gap=3,
+                          split=SplitSpec(by="vehicle", seed=1), scaler="standard")
+    ws.save(tmp_path / "set")
+    back = WindowSet.load(tmp_path / "set")
+    assert isinstance(back.values, np.memmap)
+    for name in ("values", "ts", "vehicle_idx", "segment_id", "filled", "starts", "split", "has_next",
+                 "seg_row0", "seg_len", "seg_vehicle", "filled_rows"):
+        assert np.array_equal(np.asarray(getattr(back, name)), np.asarray(getattr(ws, name))), name
+    assert back.vehicles == ws.vehicles and back.features == ws.features
+    assert back.summary() == ws.summary()
+    assert back.scaler.to_dict() == ws.scaler.to_dict()
+    assert np.array_equal(back.windows([0, 3]), ws.windows([0, 3]))
+    meta = json.loads((tmp_path / "set" / "meta.json").read_text())
+    assert meta["fingerprint"] == ws.fingerprint and meta["counts"]["windows"] == ws.n_windows
+
+
+def test_saving_again_replaces_the_set_and_leaves_no_temp_folders(tmp_path):
+    small = build_window_set(make_table([[(30, 2)]]), size=5, split=SplitSpec())
+    big = build_window_set(make_table([[(90, 2)]]), size=5, split=SplitSpec())
+    small.save(tmp_path / "set")
+    big.save(tmp_path / "set")
+    assert WindowSet.load(tmp_path / "set").n_windows == big.n_windows
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
+
+
+def test_save_refuses_a_folder_that_is_not_a_window_set(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    ws = build_window_set(make_table([[(30, 2)]]), size=5, split=SplitSpec())
+    with pytest.raises(DtgError, match="not a window set"):
+        ws.save(tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_loading_a_missing_or_damaged_set_is_a_clear_error(tmp_path):
+    with pytest.raises(DtgError, match="meta.json missing"):
+        WindowSet.load(tmp_path / "nothing")
+    ws = build_window_set(make_table([[(30, 2)]]), size=5, split=SplitSpec())
+    ws.save(tmp_path / "set")
+    (tmp_path / "set" / "starts.npy").write_bytes(b"garbage")
+    with pytest.raises(DtgError, match="starts.npy"):
+        WindowSet.load(tmp_path / "set")
+
+
+def test_unknown_feature_lists_the_valid_ones():
+    with pytest.raises(DtgError, match=r"unknown feature 'throttle' \(valid: speed, rpm, brake, lat, lon"):
+        build_window_set(make_table([[(30, 2)]]), features=("speed", "throttle"), split=SplitSpec())
+    with pytest.raises(DtgError, match="twice"):
+        build_window_set(make_table([[(30, 2)]]), features="speed,speed", split=SplitSpec())
+
+
+def test_null_feature_values_become_gaps_and_an_all_null_vehicle_is_dropped():
+    table = make_table([[(60, 2)], [(60, 2)]])
+    lat = table["lat"].to_numpy().astype(object)
+    lat[30] = None  # one missing second in vehicle 0
+    lat[60:] = None  # vehicle 1 has no GPS at all
+    table = table.set_column(5, "lat", pa.array(list(lat), pa.float64()))
+    ws = build_window_set(table, size=10, split=SplitSpec((1.0,)))
+    assert ws.vehicles == [NAMES[0]]
+    assert ws.seg_len.tolist() == [30, 29]
+    assert ws.stats["vehicles_dropped"] == [NAMES[1]] and ws.stats["rows_invalid"] == 61
+    filled = build_window_set(table, size=10, max_gap=2, split=SplitSpec((1.0,)))
+    assert filled.seg_len.tolist() == [60] and filled.filled_rows.tolist() == [30]
+    # speed-only windows keep vehicle 1
+    assert len(build_window_set(table, size=10, features=["speed"], split=SplitSpec((1.0,))).vehicles) == 2
+
+
+def test_a_feature_missing_everywhere_is_a_clear_error():
+    with pytest.raises(DtgError, match="no training windows"):
+        build_window_set(make_table([[(60, 2)]]), features=("speed", "accel_x"), split=SplitSpec())
+
+
+def test_unsorted_input_gives_the_same_set_as_sorted():
+    table = make_table([[(40, 2), (40, 3)], [(50, 2)]])
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    a = build_window_set(table, size=10, split=SplitSpec())
+    b = build_window_set(shuffled, size=10, split=SplitSpec())
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.starts, b.starts)
+    assert a.vehicles == b.vehicles == sorted(NAMES[:2]) and a.fingerprint == b.fingerprint
+
+
+def test_scoring_set_puts_every_window_in_all_and_uses_the_given_scaler():
+    train = build_window_set(make_table([[(100, 2)]], seed=1), size=10, split=SplitSpec())
+    with pytest.raises(DtgError, match="fitted scaler"):
+        build_window_set(make_table([[(50, 2)]], seed=2), size=10)
+    score = build_window_set(make_table([[(50, 2)]], seed=2), size=10, scaler=train.scaler)
+    assert score.counts() == {"all": 41, "purged": 0}
+    assert score.scaler is train.scaler
+    assert len(score.indices("all")) == 41
+    with pytest.raises(DtgError, match="built for scoring"):
+        score.indices("train")
+    with pytest.raises(DtgError, match="fitted on 4 features"):
+        build_window_set(make_table([[(50, 2)]]), size=10, features=["speed"], scaler=train.scaler)
+    with pytest.raises(DtgError, match="not fitted"):
+        build_window_set(make_table([[(50, 2)]]), size=10, scaler=MinMaxScaler())
+
+
+def test_fingerprint_follows_data_and_parameters():
+    table = make_table([[(100, 2)]])
+    a = build_window_set(table, size=10, split=SplitSpec())
+    assert build_window_set(table, size=10, split=SplitSpec()).fingerprint == a.fingerprint
+    assert build_window_set(table, size=12, split=SplitSpec()).fingerprint != a.fingerprint
+    assert build_window_set(make_table([[(100, 2)]], seed=9), size=10, split=SplitSpec()).fingerprint != a.fingerprint
+    lake = build_window_set(table, size=10, split=SplitSpec(), lake_fingerprint="abc")
+    assert lake.lake_fingerprint == "abc" and lake.fingerprint != a.fingerprint
+
+
+def test_windows_are_not_materialised():
+    ws = build_window_set(make_table([[(5000, 2)]]), size=20, split=SplitSpec())
+    arrays = [v for v in vars(ws).values() if isinstance(v, np.ndarray)]
+    held = sum(a.nbytes for a in arrays)
+    assert ws.n_windows > 4000
+    assert held < 3 * ws.values.nbytes  # an (n, 20, F) copy would be about 20x
+
+
+@pytest.mark.parametrize("kw,field", [({"size": 0}, "size"), ({"stride": 0}, "stride"), ({"max_gap": 0}, "max_gap"),
+                                      ({"scaler": "robust"}, "scaler")])
+def test_bad_parameters_are_clear_errors(kw, field):
+    with pytest.raises(DtgError) as err:
+        build_window_set(make_table([[(30, 2)]]), split=SplitSpec(), **kw)
+    assert err.value.field == field
+
+
+def test_unknown_split_or_target_is_a_clear_error():
+    ws = build_window_set(make_table([[(60, 2)]]), size=10, split=SplitSpec())
+    with pytest.raises(DtgError, match="unknown split"):
+        ws.indices("validation")
+    with pytest.raises(DtgError, match="unknown target"):
+        ws.batches("train", target="forecast")
+    assert make_scaler("minmax").kind == "minmax"
