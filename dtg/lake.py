@@ -1,0 +1,297 @@
+"""The lake: validated rows as Parquet, partitioned by vehicle and local date, one row per (vehicle_id, ts).
+
+Layout: `root/vehicle=<key>/date=YYYY-MM-DD/part-<id>.parquet` with `<key> = partition_key(vehicle_id)`.
+Each write adds new part files (never rewrites one), each written atomically (temp file, then rename),
+so a concurrent reader sees a part entirely or not at all. Writers take an exclusive lock on
+`root/.lock` while they check for duplicates and write, so two ingests cannot store the same second twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+from urllib.parse import unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from dtg import atomic, schema
+from dtg.errors import DtgError
+
+_SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+MAX_KEY_BYTES = 200
+DIGEST_FILE = "_digest.json"
+
+
+def partition_key(vehicle_id: str) -> str:
+    """Path-safe, reversible folder name for a vehicle id.
+
+    Every character other than ASCII letters, digits, '_', '-' and Hangul syllables (가-힣) is
+    percent-encoded as UTF-8, so '.', '/', '\\', '%' and NUL can never appear: no key can be '..',
+    start with a dot or leave the lake. `vehicle_id_of(partition_key(v)) == v`.
+    """
+    if not isinstance(vehicle_id, str) or vehicle_id == "":
+        raise DtgError("vehicle id is empty", field="vehicle_id")
+    out = []
+    for ch in vehicle_id:
+        if ch in _SAFE or "\uac00" <= ch <= "\ud7a3":
+            out.append(ch)
+        else:
+            out.append("".join(f"%{b:02X}" for b in ch.encode("utf-8", errors="surrogatepass")))
+    key = "".join(out)
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise DtgError(f"vehicle id is too long for a folder name ({len(key.encode())} bytes encoded)",
+                       field="vehicle_id")
+    return key
+
+
+def vehicle_id_of(key: str) -> str:
+    """Inverse of `partition_key`."""
+    return unquote(key, encoding="utf-8", errors="surrogatepass")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One vehicle-day of the lake."""
+
+    vehicle_id: str
+    date: dt.date
+    path: Path
+    files: tuple[Path, ...]
+
+
+def local_dates(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """The Korean local date of each timestamp, as numpy datetime64[D]."""
+    local = pc.local_timestamp(ts.cast(schema.TS_TYPE))
+    return local.to_numpy().astype("datetime64[D]") if isinstance(local, pa.Array) else \
+        local.combine_chunks().to_numpy().astype("datetime64[D]")
+
+
+def table_digest(table: pa.Table) -> str:
+    """Content hash of a canonical table in its current row order (deterministic across part layouts)."""
+    h = hashlib.sha256()
+    for name in schema.NAMES:
+        col = table.column(name).combine_chunks() if table.num_rows else pa.array([], schema.BY_NAME[name].type)
+        h.update(name.encode())
+        h.update(np.asarray(col.is_valid()).tobytes())
+        if pa.types.is_string(col.type):
+            enc = pc.dictionary_encode(pc.fill_null(col, ""))
+            h.update(json.dumps(enc.dictionary.to_pylist(), ensure_ascii=False).encode())
+            h.update(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64).tobytes())
+        else:
+            if pa.types.is_timestamp(col.type):
+                col = col.cast(pa.int64())
+            h.update(pc.fill_null(col, 0).to_numpy(zero_copy_only=False).tobytes())
+    return h.hexdigest()
+
+
+class Lake:
+    """A partitioned Parquet store of canonical rows under `root`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ layout
+
+    def partition_dir(self, vehicle_id: str, date: dt.date | str) -> Path:
+        path = self.root / f"vehicle={partition_key(vehicle_id)}" / f"date={dt.date.fromisoformat(str(date))}"
+        root = self.root.resolve()
+        if root not in path.resolve().parents:  # defence in depth: partition_key already guarantees it
+            raise DtgError(f"vehicle id '{vehicle_id}' would leave the lake", field="vehicle_id")
+        return path
+
+    def partitions(self, vehicles: Iterable[str] | None = None, start: dt.date | None = None,
+                   end: dt.date | None = None) -> list[Partition]:
+        """Vehicle-days present, sorted by (vehicle_id, date); optionally only some vehicles / dates [start, end]."""
+        if not self.root.is_dir():
+            return []
+        wanted = None if vehicles is None else {partition_key(v) for v in vehicles}
+        out = []
+        for vdir in self.root.iterdir():
+            if not vdir.is_dir() or not vdir.name.startswith("vehicle="):
+                continue
+            key = vdir.name[len("vehicle="):]
+            if wanted is not None and key not in wanted:
+                continue
+            for ddir in vdir.iterdir():
+                if not ddir.is_dir() or not ddir.name.startswith("date="):
+                    continue
+                try:
+                    day = dt.date.fromisoformat(ddir.name[len("date="):])
+                except ValueError:
+                    continue
+                if (start is not None and day < start) or (end is not None and day > end):
+                    continue
+                files = tuple(sorted(p for p in ddir.glob("part-*.parquet") if p.is_file()))
+                if files:
+                    out.append(Partition(vehicle_id_of(key), day, ddir, files))
+        out.sort(key=lambda p: (p.vehicle_id, p.date))
+        return out
+
+    def vehicles(self) -> list[str]:
+        """Vehicle ids with at least one stored row, sorted."""
+        return sorted({p.vehicle_id for p in self.partitions()})
+
+    # ------------------------------------------------------------------ reading
+
+    def read(self, vehicles: Iterable[str] | None = None, start: dt.datetime | None = None,
+             end: dt.datetime | None = None, columns: list[str] | None = None) -> pa.Table:
+        """Rows of the given vehicles with start <= ts < end, canonical schema, sorted by (vehicle_id, ts).
+
+        `start`/`end` are datetimes (naive ones are Korean local time). `columns` selects columns; the
+        sort still uses vehicle_id and ts.
+        """
+        start_ts, end_ts = _aware(start), _aware(end)
+        parts = self.partitions(
+            vehicles,
+            start=None if start_ts is None else start_ts.astimezone(_seoul()).date(),
+            end=None if end_ts is None else end_ts.astimezone(_seoul()).date(),
+        )
+        files = [str(f) for p in parts for f in p.files]
+        cols = list(schema.NAMES) if columns is None else list(columns)
+        unknown = [c for c in cols if c not in schema.BY_NAME]
+        if unknown:
+            raise DtgError(f"unknown column(s) {', '.join(unknown)}", field="columns")
+        if not files:
+            return schema.empty_table().select(cols)
+        dataset = ds.dataset(files, schema=schema.SCHEMA, format="parquet")
+        flt = None
+        if start_ts is not None:
+            flt = ds.field("ts") >= pa.scalar(start_ts, schema.TS_TYPE)
+        if end_ts is not None:
+            cond = ds.field("ts") < pa.scalar(end_ts, schema.TS_TYPE)
+            flt = cond if flt is None else flt & cond
+        read_cols = list(dict.fromkeys(cols + ["vehicle_id", "ts"]))
+        table = dataset.to_table(columns=read_cols, filter=flt)
+        table = table.take(pc.sort_indices(table, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        return table.select(cols).combine_chunks()
+
+    def stored_ts(self, vehicle_id: str, date: dt.date) -> np.ndarray:
+        """Sorted epoch-ms timestamps already stored for one vehicle-day."""
+        d = self.partition_dir(vehicle_id, date)
+        files = sorted(d.glob("part-*.parquet")) if d.is_dir() else []
+        if not files:
+            return np.empty(0, dtype=np.int64)
+        t = ds.dataset([str(f) for f in files], schema=schema.SCHEMA, format="parquet").to_table(columns=["ts"])
+        return np.sort(t.column("ts").cast(pa.int64()).to_numpy())
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive writer lock for the whole lake (blocks until free)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def write(self, table: pa.Table) -> tuple[int, int]:
+        """Store the rows not stored yet; return (rows_ingested, rows_duplicate).
+
+        A row is a duplicate if its (vehicle_id, ts) is already in the lake or appears earlier in
+        `table`. Rows must be valid canonical rows (non-null vehicle_id and ts).
+        """
+        table = schema.conform(table)
+        if table.num_rows == 0:
+            return 0, 0
+        if table.column("vehicle_id").null_count or table.column("ts").null_count:
+            raise DtgError("rows without vehicle_id or ts cannot be stored", field="ts")
+        vid = table.column("vehicle_id").combine_chunks()
+        codes = pc.dictionary_encode(vid)
+        vehicle_names = codes.dictionary.to_pylist()
+        vidx = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        day = local_dates(table.column("ts"))
+        day_num = day.astype(np.int64)
+        order = np.lexsort((ts, day_num, vidx))  # stable: earlier rows of equal keys come first
+        ingested = 0
+        with self.lock():
+            # Group boundaries over the sorted rows: each group is one vehicle-day.
+            v_s, d_s, t_s = vidx[order], day_num[order], ts[order]
+            cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
+            bounds = np.concatenate(([0], cut, [len(order)]))
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                rows = order[lo:hi]
+                t = t_s[lo:hi]
+                first = np.ones(len(t), dtype=bool)
+                first[1:] = t[1:] != t[:-1]
+                vehicle = vehicle_names[int(v_s[lo])]
+                date = day[rows[0]].astype(dt.date)
+                stored = self.stored_ts(vehicle, date)
+                new = first & ~np.isin(t, stored, assume_unique=False)
+                if not new.any():
+                    continue
+                keep = np.sort(rows[new])  # file order inside the part
+                part = table.take(pa.array(keep))
+                part = part.take(pc.sort_indices(part, [("ts", "ascending")]))
+                folder = self.partition_dir(vehicle, date)
+                name = f"part-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
+                atomic.write_parquet(folder / name, part)
+                self._write_digest(folder)
+                ingested += len(keep)
+        return ingested, table.num_rows - ingested
+
+    # ------------------------------------------------------------------ fingerprint
+
+    def _partition_digest(self, folder: Path) -> tuple[int, str]:
+        files = sorted(folder.glob("part-*.parquet"))
+        names = [f.name for f in files]
+        digest_path = folder / DIGEST_FILE
+        if digest_path.is_file():
+            try:
+                cached = json.loads(digest_path.read_text())
+                if cached.get("parts") == names:
+                    return int(cached["rows"]), str(cached["sha256"])
+            except (ValueError, KeyError):
+                pass
+        t = ds.dataset([str(f) for f in files], schema=schema.SCHEMA, format="parquet").to_table()
+        t = t.take(pc.sort_indices(t, [("ts", "ascending")]))
+        return t.num_rows, table_digest(t)
+
+    def _write_digest(self, folder: Path) -> None:
+        rows, sha = self._partition_digest(folder)
+        names = [f.name for f in sorted(folder.glob("part-*.parquet"))]
+        atomic.write_json(folder / DIGEST_FILE, {"parts": names, "rows": rows, "sha256": sha})
+
+    def fingerprint(self) -> str:
+        """Content hash of the whole lake: equal iff the stored rows are equal, however they were split
+        into part files or ingest runs."""
+        h = hashlib.sha256()
+        for p in self.partitions():
+            rows, sha = self._partition_digest(p.path)
+            h.update(f"{p.vehicle_id}\x00{p.date}\x00{rows}\x00{sha}\n".encode())
+        return h.hexdigest()
+
+    def num_rows(self) -> int:
+        """Rows stored (from Parquet footers, without reading data)."""
+        return sum(pq.ParquetFile(f).metadata.num_rows for p in self.partitions() for f in p.files)
+
+
+def _seoul() -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(schema.TZ)
+
+
+def _aware(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None:
+        return None
+    if isinstance(t, str):
+        t = dt.datetime.fromisoformat(t)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_seoul())
+    return t
+

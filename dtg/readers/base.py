@@ -1,0 +1,103 @@
+"""What every reader returns, and the pieces the readers share (rejected rows, raw lines, line splitting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+REJECT_SCHEMA = pa.schema([
+    pa.field("file", pa.string()),
+    pa.field("row", pa.int64()),
+    pa.field("raw", pa.string()),
+    pa.field("reason", pa.string()),
+])
+"""Rows that were read but not accepted: file, 1-based line/row number, raw text, reason code."""
+
+
+def rejects_table(file: str, rows: list[int] | np.ndarray, raws: list[str], reasons: list[str]) -> pa.Table:
+    """Build a reject table; `rows`, `raws` and `reasons` are parallel."""
+    n = len(reasons)
+    return pa.Table.from_arrays(
+        [pa.array([file] * n, pa.string()), pa.array(np.asarray(rows, dtype=np.int64)),
+         pa.array(raws, pa.string()), pa.array(reasons, pa.string())],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def empty_rejects() -> pa.Table:
+    return REJECT_SCHEMA.empty_table()
+
+
+class RawLines:
+    """Random access to the text of a file's lines by 1-based line number, for quarantine records.
+
+    Line boundaries are found once with numpy; a line is decoded only when asked for.
+    """
+
+    def __init__(self, data: bytes, encoding: str) -> None:
+        self.data = data
+        self.encoding = encoding
+        self.starts, self.ends = line_bounds(data)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def get(self, line: int) -> str:
+        if not 1 <= line <= len(self.starts):
+            return ""
+        raw = self.data[self.starts[line - 1]:self.ends[line - 1]]
+        return raw.decode(self.encoding, errors="replace")
+
+    def many(self, lines: np.ndarray) -> list[str]:
+        return [self.get(int(i)) for i in lines]
+
+
+def line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end byte offsets of every line (CRLF or LF; the line ending is excluded).
+
+    A final line without a line ending counts; an empty tail after the last line ending does not.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+    ends = np.concatenate((nl, [len(buf)])).astype(np.int64)
+    if len(starts) and starts[-1] == len(buf):
+        starts, ends = starts[:-1], ends[:-1]
+    if len(ends):
+        cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+        ends = ends - cr.astype(np.int64)
+    return starts, ends
+
+
+@dataclass
+class ReadResult:
+    """One source file read into the canonical schema.
+
+    `table` holds the rows that parsed (canonical schema, `source_file`/`source_row` set, in file
+    order); `rejects` the rows that could not be parsed. Every data row of the file is in exactly
+    one of them: `rows_read == table.num_rows + rejects.num_rows`.
+    """
+
+    path: str
+    table: pa.Table
+    rejects: pa.Table
+    rows_read: int
+    format: str
+    encoding: str
+    variant: str = "standard"
+    raw: RawLines | None = field(default=None, repr=False)
+    header: dict[str, str] = field(default_factory=dict)
+
+    def raw_text(self, rows: np.ndarray) -> list[str]:
+        """The raw text of the given 1-based rows, for quarantine; a rendering if the format has no lines."""
+        if self.raw is not None:
+            return self.raw.many(rows)
+        return [""] * len(rows)
+
+
+def display_name(path: str | Path) -> str:
+    """How a source file is named in rows, quarantine records and errors."""
+    return str(path)
