@@ -1,0 +1,634 @@
+"""Scoring: a model's window errors → per-window, per-second and interval outputs (DESIGN.md §4).
+
+This module is the computation, over plain data: `score_window_set` runs the model over the windows
+covering an input's seconds (context windows from neighbouring lake rows included), and
+`build_outputs` turns the result into the three output tables. The scheduled job around it (ledger,
+lock, crash safety) is `run_score` at the end of this module.
+
+Choices (docs/scheduling.md repeats them for users):
+- A second's score is the MAX of the errors of the windows covering it (any window that saw an
+  anomalous second scores high, so no anomaly is averaged away); its top feature is the feature
+  contributing most to that window's error.
+- Windows are scored with stride 1 whatever the training stride, so every second is covered.
+- A window belongs to the input holding its last second; it covers seconds of earlier inputs too.
+- Seconds the segmenter interpolated into short gaps are scored as context but not written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+from numpy.lib.stride_tricks import sliding_window_view
+
+from dtg.errors import DtgError
+from dtg.intervals import merge
+from dtg.schema import TS_TYPE
+from dtg.windowing import window_view
+
+MS_PER_DAY = 86_400_000
+KST_OFFSET_MS = 9 * 3_600_000  # Korea Standard Time has no daylight saving
+
+
+@dataclass
+class Scorer:
+    """A loaded model and what scoring needs from its card."""
+
+    model: Any  # torch.nn.Module (a dtg WindowModel)
+    output_fn: Any  # maps the model's raw output to the prediction (identity, or sigmoid for BCE)
+    features: tuple[str, ...]
+    size: int
+    max_gap: int
+    target: str  # "reconstruct" | "next"
+    scaler: Any
+    threshold: float | None
+    model_id: str  # "name/version", written in the outputs and the ledger
+    card: dict[str, Any]
+    model_dir: Path
+    device: Any = None
+
+    @property
+    def shift(self) -> int:
+        """Rows between a window's first row and the first row its error is about."""
+        return 1 if self.target == "next" else 0
+
+    @property
+    def tag(self) -> str:
+        """The model id made safe for file names (deterministic)."""
+        return safe_name(self.model_id)
+
+
+def safe_name(text: str) -> str:
+    """Only [A-Za-z0-9._-]: anything else (slashes, dots at the start, Hangul) becomes '_'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")
+    return cleaned or "_"
+
+
+@dataclass
+class Scored:
+    """Errors of the windows that cover an input's seconds, and the seconds' scores."""
+
+    window: np.ndarray  # (n,) window indices into the window set (owned by the input)
+    window_score: np.ndarray  # (n,) float32
+    window_features: np.ndarray  # (n, F) float32
+    rows: np.ndarray  # (k,) row indices of the input's scored seconds
+    second_score: np.ndarray  # (k,) float32
+    second_top: np.ndarray  # (k,) int: feature index contributing most
+    windows_computed: int = 0
+
+
+def load_scorer(model: str | Path, device: str = "auto", models_dir: str | Path = "models") -> Scorer:
+    """Load a model (a version folder, or NAME[/VERSION] under `models_dir`) written by `dtg train`.
+
+    Weights come from safetensors (no pickle) after their sha256 is checked against the card.
+    """
+    from dtg.device import resolve_device
+    from dtg.models.base import objective
+    from dtg.registry import load_model, resolve
+
+    folder = resolve(model, models_dir)
+    dev = resolve_device(device)
+    loaded = load_model(folder, device=str(dev))
+    card = loaded.card
+    target = loaded.model.target
+    _, output_fn = objective(card.get("training", {}).get("loss", "mse"), target)
+    threshold = card.get("threshold", {}).get("value")
+    return Scorer(model=loaded.model, output_fn=output_fn, features=tuple(card["features"]),
+                  size=int(card["size"]), max_gap=int(card.get("max_gap") or 1), target=target,
+                  scaler=loaded.scaler, threshold=None if threshold is None else float(threshold),
+                  model_id=f"{card.get('name', folder.parent.name)}/{card.get('version', folder.name)}",
+                  card=card, model_dir=folder, device=dev)
+
+
+def window_errors_batched(scorer: Scorer, scaled: np.ndarray, starts: np.ndarray,
+                          batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """(score (n,), per_feature (n, F)) float32 for the windows starting at `starts`, in batches."""
+    import torch
+
+    from dtg.models import window_errors
+
+    n, size = len(starts), scorer.size
+    scores = np.empty(n, dtype=np.float32)
+    feats = np.empty((n, len(scorer.features)), dtype=np.float32)
+    view = window_view(scaled, size)
+    with torch.inference_mode():
+        for lo in range(0, n, batch_size):
+            s = starts[lo:lo + batch_size]
+            x = torch.from_numpy(view[s]).to(scorer.device)
+            y = x if scorer.shift == 0 else torch.from_numpy(view[s + scorer.shift]).to(scorer.device)
+            y_hat = scorer.output_fn(scorer.model(x))
+            sc, pf = window_errors(y_hat, y)
+            scores[lo:lo + len(s)] = sc.float().cpu().numpy()
+            feats[lo:lo + len(s)] = pf.float().cpu().numpy()
+    return scores, feats
+
+
+def own_rows(ws: Any, keys: dict[str, np.ndarray]) -> np.ndarray:
+    """(rows,) bool: rows of the window set that are the input's own seconds (not interpolated).
+
+    `keys` maps vehicle id → the input's timestamps (int64 epoch ms).
+    """
+    own = np.zeros(ws.rows, dtype=bool)
+    vidx = np.asarray(ws.vehicle_idx)
+    ts = np.asarray(ws.ts)
+    for i, vehicle in enumerate(ws.vehicles):
+        if vehicle not in keys:
+            continue
+        rows = np.flatnonzero(vidx == i)
+        own[rows] = np.isin(ts[rows], keys[vehicle])
+    own &= ~np.asarray(ws.filled)
+    return own
+
+
+def score_window_set(scorer: Scorer, ws: Any, own: np.ndarray, batch_size: int = 4096) -> Scored:
+    """Score every window covering an own row; per-second max over covering windows for own rows."""
+    size, shift = scorer.size, scorer.shift
+    starts = np.asarray(ws.starts, dtype=np.int64)
+    usable = np.asarray(ws.has_next, dtype=bool) if shift else np.ones(len(starts), dtype=bool)
+    first = starts + shift  # first row each window's error is about
+    csum = np.concatenate(([0], np.cumsum(own, dtype=np.int64)))
+    covers_own = (csum[np.minimum(first + size, ws.rows)] - csum[first]) > 0
+    sel = np.flatnonzero(usable & covers_own)
+    w_score, w_feat = window_errors_batched(scorer, ws.scaled, starts[sel], batch_size)
+
+    rows = ws.rows
+    at = np.full(rows + size - 1, -np.inf, dtype=np.float32)  # at[size-1+r]: window whose error starts at r
+    which = np.full(rows + size - 1, -1, dtype=np.int64)
+    at[size - 1 + first[sel]] = w_score
+    which[size - 1 + first[sel]] = np.arange(len(sel))
+    own_idx = np.flatnonzero(own)
+    cover = sliding_window_view(at, size)[own_idx]  # windows whose error starts in [r-size+1, r]
+    best = cover.argmax(axis=1)  # ties → the earliest window
+    sec_score = cover[np.arange(len(own_idx)), best]
+    sec_win = which[own_idx + best]
+    covered = sec_win >= 0
+    own_idx, sec_score, sec_win = own_idx[covered], sec_score[covered], sec_win[covered]
+    top = w_feat[sec_win].argmax(axis=1) if len(sec_win) else np.zeros(0, dtype=np.int64)
+
+    # Ownership: a window belongs to the input holding its last (real, not interpolated) second.
+    last = first[sel] + size - 1
+    owner_row = _next_real_row(np.asarray(ws.filled))[np.minimum(last, rows - 1)]
+    owned = (owner_row >= 0) & own[np.maximum(owner_row, 0)]
+    return Scored(window=sel[owned], window_score=w_score[owned], window_features=w_feat[owned],
+                  rows=own_idx, second_score=sec_score, second_top=top, windows_computed=len(sel))
+
+
+def _next_real_row(filled: np.ndarray) -> np.ndarray:
+    """(rows,) index of the first non-interpolated row at or after each row (-1 if none)."""
+    n = len(filled)
+    idx = np.where(~filled, np.arange(n), n)
+    nxt = np.minimum.accumulate(idx[::-1])[::-1]
+    return np.where(nxt < n, nxt, -1)
+
+
+@dataclass
+class Outputs:
+    """The three output tables of one input, sorted by (vehicle_id, time)."""
+
+    windows: pa.Table
+    seconds: pa.Table
+    anomalies: pa.Table
+    intervals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _ts_array(ms: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(ms, dtype=np.int64), pa.int64()).cast(TS_TYPE)
+
+
+def flag_seconds(threshold: Any, scores: np.ndarray, vehicles: np.ndarray) -> np.ndarray:
+    """Flags per second: a fixed threshold compares; a dynamic one is fitted per vehicle series."""
+    from dtg.thresholds import DynamicThreshold
+
+    if not isinstance(threshold, DynamicThreshold):
+        return threshold.predict(scores)
+    flags = np.zeros(len(scores), dtype=bool)
+    for v in np.unique(vehicles):
+        rows = np.flatnonzero(vehicles == v)
+        flags[rows] = threshold.fit(scores[rows].astype(np.float64)).labels_
+    return flags
+
+
+def build_outputs(scorer: Scorer, ws: Any, scored: Scored, threshold: Any) -> Outputs:
+    """The per-window, per-second and anomaly tables for one input (DESIGN.md §4)."""
+    features = list(scorer.features)
+    vehicles = np.asarray(ws.vehicles, dtype=object)
+    vidx = np.asarray(ws.vehicle_idx)
+    ts = np.asarray(ws.ts)
+    model = scorer.model_id
+
+    w_rows = np.asarray(ws.starts)[scored.window]
+    w_cols: dict[str, pa.Array] = {
+        "vehicle_id": pa.array(vehicles[vidx[w_rows]].tolist() if len(w_rows) else [], pa.string()),
+        "window_start": _ts_array(ts[w_rows]),
+        "score": pa.array(scored.window_score, pa.float32()),
+    }
+    for j, f in enumerate(features):
+        w_cols[f"err_{f}"] = pa.array(scored.window_features[:, j], pa.float32())
+    w_cols["model"] = pa.array([model] * len(w_rows), pa.string())
+    windows = pa.table(w_cols)
+
+    s_rows = scored.rows
+    s_veh = vidx[s_rows]
+    flags = flag_seconds(threshold, scored.second_score, s_veh)
+    s_ts = ts[s_rows]
+    top_names = np.asarray(features, dtype=object)[scored.second_top] if len(s_rows) else np.zeros(0, object)
+    seconds = pa.table({
+        "vehicle_id": pa.array(vehicles[s_veh].tolist(), pa.string()),
+        "ts": _ts_array(s_ts),
+        "score": pa.array(scored.second_score, pa.float32()),
+        "is_anomaly": pa.array(flags, pa.bool_()),
+        "top_feature": pa.array(top_names.tolist(), pa.string()),
+        "model": pa.array([model] * len(s_rows), pa.string()),
+    })
+
+    gap_ms = scorer.max_gap * 1000 + 500  # DTG clocks jitter by hundredths around the second
+    iv = merge(flags, s_ts, scored.second_score, groups=s_veh, max_gap_ms=gap_ms)
+    anomalies = pa.table({
+        "vehicle_id": pa.array(vehicles[s_veh[iv.start]].tolist(), pa.string()),
+        "start": _ts_array(s_ts[iv.start]),
+        "end": _ts_array(s_ts[iv.end]),
+        "peak": _ts_array(s_ts[iv.peak]),
+        "peak_score": pa.array(scored.second_score[iv.peak], pa.float32()),
+        "top_feature": pa.array(top_names[iv.peak].tolist(), pa.string()),
+        "seconds": pa.array((iv.end - iv.start + 1).astype(np.int32), pa.int32()),
+        "model": pa.array([model] * len(iv), pa.string()),
+    })
+    return Outputs(windows=windows, seconds=seconds, anomalies=anomalies)
+
+
+def kst_dates(ms: np.ndarray) -> np.ndarray:
+    """'YYYY-MM-DD' (Korean local date) of each epoch-ms timestamp."""
+    days = (np.asarray(ms, dtype=np.int64) + KST_OFFSET_MS) // MS_PER_DAY
+    return days.astype("datetime64[D]").astype(str)
+
+
+def partitions(table: pa.Table, time_column: str) -> list[tuple[str, str, pa.Table]]:
+    """Split a (vehicle, time)-sorted output table into (vehicle_id, date, rows) partitions, in order."""
+    if table.num_rows == 0:
+        return []
+    vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
+    ms = table.column(time_column).cast(pa.int64()).to_numpy()
+    dates = kst_dates(ms)
+    keys = np.char.add(np.char.add(vid.astype(str), "\x00"), dates)
+    change = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    ends = np.append(change[1:], len(keys))
+    return [(str(vid[a]), str(dates[a]), table.slice(a, b - a)) for a, b in zip(change, ends)]
+
+
+def sort_keys(table: pa.Table, time_column: str) -> pa.Table:
+    """Sort by (vehicle_id, time) — the deterministic row order of every output file."""
+    if table.num_rows == 0:
+        return table
+    return table.sort_by([("vehicle_id", "ascending"), (time_column, "ascending")])
+
+
+OUTPUT_KINDS: tuple[tuple[str, str], ...] = (("windows", "window_start"), ("seconds", "ts"),
+                                             ("anomalies", "start"))
+"""Output folder and the time column that partitions it."""
+
+
+def interval_records(anomalies: pa.Table, limit: int) -> list[dict[str, Any]]:
+    """The first `limit` intervals as JSON-ready dicts with ISO timestamps (Korean local time)."""
+    out = []
+    t = anomalies.slice(0, limit)
+    for row in t.to_pylist():
+        out.append({"vehicle_id": row["vehicle_id"], "start": row["start"].isoformat(),
+                    "end": row["end"].isoformat(), "peak_score": float(row["peak_score"]),
+                    "top_feature": row["top_feature"]})
+    return out
+
+
+def check_lake_features(table: pa.Table, features: Sequence[str], where: str) -> None:
+    """A clear error when the data lacks a feature the model was trained on."""
+    for f in features:
+        if f not in table.column_names:
+            raise DtgError(f"the model needs feature '{f}', which {where} does not have", field=f)
+        col = table.column(f)
+        if col.null_count == len(col) and len(col):
+            raise DtgError(f"the model needs feature '{f}', but every value of it in {where} is missing",
+                           field=f)
+
+
+# -- the scheduled job ----------------------------------------------------------------------------
+
+SUMMARY_ANOMALY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Input:
+    """One unit of exactly-once scoring: a drive-log file, or a lake partition (vehicle-day)."""
+
+    name: str  # as shown to users (path as given, or lake:vehicle=<key>/date=<d>)
+    identity: str  # what 'the same input' means across runs (resolved path / partition folder)
+    digest: str  # content hash: a changed file is a new input
+    partition: Any = None  # dtg.lake.Partition for lake inputs
+
+
+@dataclass
+class ScoreSummary:
+    """What one `dtg score` run did (DESIGN.md §3 keys first)."""
+
+    files_new: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    windows_scored: int = 0
+    seconds_scored: int = 0
+    anomalies_total: int = 0
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    out: str = ""
+    ledger: str = ""
+    model: str = ""
+    threshold: str = "default"
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    recovered: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def discover_files(sources: Sequence[str | Path]) -> list[Path]:
+    """Files named, plus files under folders (recursive, readable extensions, hidden ones skipped).
+
+    A source that does not exist is a DtgError (a typo in a crontab must not pass silently).
+    """
+    from dtg.readers import EXTENSIONS
+
+    out: list[Path] = []
+    for src in sources:
+        p = Path(src)
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p).parts
+                if f.is_file() and not any(part.startswith(".") for part in rel) and \
+                        _suffix(f) in EXTENSIONS:
+                    out.append(f)
+        else:
+            raise DtgError("no such file or folder", file=p)
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        r = f.resolve()
+        if r not in seen:
+            seen.add(r)
+            unique.append(f)
+    return unique
+
+
+def _suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def lake_inputs(lake: Any) -> list[Input]:
+    """Every lake partition as an input; its digest hashes its part files' names and bytes."""
+    import hashlib
+
+    inputs = []
+    for part in lake.partitions():
+        h = hashlib.sha256()
+        for f in part.files:
+            h.update(f.name.encode() + b"\x00" + file_digest(f).encode() + b"\n")
+        rel = f"{part.path.parent.name}/{part.path.name}"
+        inputs.append(Input(name=f"lake:{rel}", identity=f"lake:{part.path.resolve()}", digest=h.hexdigest(),
+                            partition=part))
+    return inputs
+
+
+def _ingest_file(path: Path, lake_dir: Path, quarantine_dir: Path) -> dict[str, np.ndarray]:
+    """Ingest one log into the lake (the same code as `dtg ingest`); return its seconds per vehicle."""
+    from dtg.ingest import ingest_file
+
+    table = ingest_file(path, lake_dir=lake_dir, quarantine_dir=quarantine_dir)
+    return _keys_of(table)
+
+
+def _keys_of(table: pa.Table) -> dict[str, np.ndarray]:
+    if table.num_rows == 0:
+        return {}
+    vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
+    ts = table.column("ts").cast(TS_TYPE).cast(pa.int64()).to_numpy()
+    return {str(v): np.unique(ts[vid == v]) for v in sorted(set(vid.tolist()))}
+
+
+def _partition_keys(lake: Any, part: Any) -> dict[str, np.ndarray]:
+    return {part.vehicle_id: lake.stored_ts(part.vehicle_id, part.date)}
+
+
+def score_input(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
+                batch_size: int = 4096) -> tuple[Outputs, int]:
+    """Outputs for one input's seconds (`keys`: vehicle → epoch ms), with context from the lake.
+
+    Returns the outputs and the number of windows run through the model.
+    """
+    import datetime as dt
+
+    from dtg.windowset import build_window_set
+
+    # Enough neighbouring seconds that every window covering an own second is complete.
+    context_ms = (scorer.size + 2) * max(1, scorer.max_gap) * 1000 + 1000
+    parts: dict[str, list[pa.Table]] = {"windows": [], "seconds": [], "anomalies": []}
+    computed = 0
+    for vehicle in sorted(keys):
+        ts = keys[vehicle]
+        if len(ts) == 0:
+            continue
+        start = dt.datetime.fromtimestamp((int(ts.min()) - context_ms) / 1000, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp((int(ts.max()) + context_ms + 1) / 1000, dt.timezone.utc)
+        table = lake.read(vehicles=[vehicle], start=start, end=end,
+                          columns=["vehicle_id", "ts", *scorer.features])
+        check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
+        ws = build_window_set(table, size=scorer.size, stride=1, features=scorer.features,
+                              max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
+        own = own_rows(ws, {vehicle: ts})
+        scored = score_window_set(scorer, ws, own, batch_size)
+        computed += scored.windows_computed
+        out = build_outputs(scorer, ws, scored, threshold)
+        parts["windows"].append(out.windows)
+        parts["seconds"].append(out.seconds)
+        parts["anomalies"].append(out.anomalies)
+    if not parts["seconds"]:
+        nothing = Scored(window=np.zeros(0, np.int64), window_score=np.zeros(0, np.float32),
+                         window_features=np.zeros((0, len(scorer.features)), np.float32),
+                         rows=np.zeros(0, np.int64), second_score=np.zeros(0, np.float32),
+                         second_top=np.zeros(0, np.int64))
+        return build_outputs(scorer, _EmptySet(), nothing, threshold), 0
+    return Outputs(*(pa.concat_tables(parts[k]) for k in ("windows", "seconds", "anomalies"))), computed
+
+
+class _EmptySet:
+    """A window set with no rows (an input with no usable seconds)."""
+
+    def __init__(self) -> None:
+        self.vehicles: list[str] = []
+        self.vehicle_idx = np.zeros(0, np.int32)
+        self.ts = np.zeros(0, np.int64)
+        self.starts = np.zeros(0, np.int64)
+
+
+def _output_path(out_dir: Path, kind: str, vehicle: str, date: str, digest: str, tag: str) -> Path:
+    from dtg.lake import partition_key
+
+    return out_dir / kind / f"vehicle={partition_key(vehicle)}" / f"date={date}" / f"part-{digest[:20]}-{tag}.parquet"
+
+
+def write_temp_outputs(outputs: Outputs, out_dir: Path, digest: str, tag: str, run_id: str) -> list[tuple[str, str]]:
+    """Write every partition file of an input as a hidden temp file beside its final name (fsynced);
+    return the (temp, final) moves. Names depend only on the input's digest and the model."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from dtg.atomic import TMP_PREFIX
+
+    moves = []
+    for kind, time_col in OUTPUT_KINDS:
+        table = getattr(outputs, kind)
+        for vehicle, date, part in partitions(table, time_col):
+            final = _output_path(out_dir, kind, vehicle, date, digest, tag)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.parent / f"{TMP_PREFIX}{final.name}.{run_id}"
+            pq.write_table(part, tmp, compression="zstd")
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            moves.append((str(tmp), str(final)))
+    return moves
+
+
+def remove_stale_temps(out_dir: Path) -> int:
+    """Delete temp files a killed run left under the output folders (call while holding the lock)."""
+    from dtg.atomic import TMP_PREFIX
+
+    removed = 0
+    for kind, _ in OUTPUT_KINDS:
+        root = out_dir / kind
+        if root.is_dir():
+            for f in root.rglob(TMP_PREFIX + "*"):
+                if f.is_file():
+                    f.unlink(missing_ok=True)
+                    removed += 1
+    return removed
+
+
+def run_score(
+    sources: Sequence[str | Path],
+    model: str | Path,
+    *,
+    lake_dir: str | Path,
+    out_dir: str | Path,
+    ledger_path: str | Path,
+    quarantine_dir: str | Path,
+    models_dir: str | Path = "models",
+    threshold: str = "default",
+    rescore: bool = False,
+    batch_size: int = 4096,
+    device: str = "auto",
+    wait: bool = False,
+    engine: str = "local",
+    log: Any = None,
+) -> ScoreSummary:
+    """The scheduled job: score every input the ledger has not seen for this model version.
+
+    With no `sources`, every lake partition is an input. Holds the run lock throughout; finishes the
+    commits of killed runs first; ingests all new logs before scoring any (so a log's neighbours in
+    the same run are context for it); then per input: score, write temp files, commit (ledger).
+    A bad input is recorded as failed and reported; the others are still scored.
+    """
+    import uuid
+
+    from dtg.atomic import write_json
+    from dtg.lake import Lake
+    from dtg.ledger import Ledger, commit, recover
+    from dtg.lock import RunLock
+    from dtg.thresholds import from_spec
+
+    say = log or (lambda msg: None)
+    if engine != "local":
+        raise DtgError(f"engine '{engine}' is not available in this build (valid: local)", field="engine")
+    if batch_size < 1:
+        raise DtgError(f"batch size must be >= 1, got {batch_size}", field="batch_size")
+    out_dir, lake_dir, ledger_path = Path(out_dir), Path(lake_dir), Path(ledger_path)
+    summary = ScoreSummary(out=str(out_dir), ledger=str(ledger_path), threshold=str(threshold))
+    run_id = uuid.uuid4().hex[:12]
+    files = discover_files(sources) if sources else []
+    with RunLock(ledger_path.with_name(ledger_path.name + ".lock"), wait=wait), Ledger(ledger_path) as ledger:
+        summary.recovered = recover(ledger, run_id)
+        summary.recovered["temp_files_removed"] = remove_stale_temps(out_dir)
+        if summary.recovered["rolled_forward"] or summary.recovered["interrupted"]:
+            say(f"recovered a killed run: {summary.recovered}")
+        scorer = load_scorer(model, device, models_dir)
+        summary.model = scorer.model_id
+        thr = from_spec(threshold, scorer.threshold)
+        lake = Lake(lake_dir)
+        write_json(out_dir / "model.json", {"model": scorer.model_id, "model_dir": str(scorer.model_dir),
+                                            "card": scorer.card})
+
+        # 1. Which inputs are new, and ingest the new logs (all of them before scoring any).
+        todo: list[tuple[Input, dict[str, np.ndarray]]] = []
+        candidates = ([Input(str(f), str(f.resolve()), file_digest(f)) for f in files] if sources
+                      else lake_inputs(lake))
+        for inp in candidates:
+            if not rescore and ledger.is_done(inp.digest, scorer.model_id):
+                summary.files_skipped += 1
+                continue
+            ledger.begin(inp.digest, scorer.model_id, inp.identity, run_id)
+            try:
+                keys = (_partition_keys(lake, inp.partition) if inp.partition is not None
+                        else _ingest_file(Path(inp.name), lake_dir, Path(quarantine_dir)))
+            except DtgError as exc:
+                _failed(ledger, summary, inp, scorer, exc, run_id, say)
+                continue
+            todo.append((inp, keys))
+
+        # 2. Score each, then commit its outputs (exactly once).
+        for inp, keys in todo:
+            try:
+                outputs, computed = score_input(scorer, lake, keys, thr, batch_size)
+                moves = write_temp_outputs(outputs, out_dir, inp.digest, scorer.tag, run_id)
+            except DtgError as exc:
+                _failed(ledger, summary, inp, scorer, exc, run_id, say)
+                continue
+            previous = ledger.get(inp.digest, scorer.model_id)
+            superseded = ledger.superseded(inp.identity, scorer.model_id, inp.digest)
+            remove = [p for e in superseded for p in e.outputs] + (previous.outputs if previous else [])
+            counts = {"rows": outputs.seconds.num_rows, "windows": outputs.windows.num_rows,
+                      "anomalies": outputs.anomalies.num_rows}
+            commit(ledger, inp.digest, scorer.model_id, moves, remove, [e.input_hash for e in superseded], counts)
+            summary.files_new += 1
+            summary.windows_scored += computed
+            summary.seconds_scored += outputs.seconds.num_rows
+            summary.anomalies_total += outputs.anomalies.num_rows
+            room = SUMMARY_ANOMALY_LIMIT - len(summary.anomalies)
+            if room > 0:
+                summary.anomalies.extend(interval_records(outputs.anomalies, room))
+            say(f"scored {inp.name}: {outputs.seconds.num_rows} seconds, {outputs.windows.num_rows} windows, "
+                f"{outputs.anomalies.num_rows} anomalies")
+    return summary
+
+
+def _failed(ledger: Any, summary: ScoreSummary, inp: Input, scorer: Scorer, exc: DtgError, run_id: str,
+            say: Any) -> None:
+    ledger.fail(inp.digest, scorer.model_id, inp.identity, str(exc), run_id)
+    summary.files_failed += 1
+    summary.errors.append({"file": inp.name, "error": str(exc)})
+    say(f"failed {inp.name}: {exc}")
