@@ -1,0 +1,126 @@
+"""`dtg window` from the command line: summary contract, stored set, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from dtg import schema
+from dtg.windowset import WindowSet
+
+T0 = 1_715_558_400_000  # 2024-05-13 09:00 Asia/Seoul
+
+
+def lake_table(seed: int = 0) -> pa.Table:
+    """Two vehicles: one with a 3-second hole (a gap at --max-gap 1, filled at --max-gap 3)."""
+    rng = np.random.default_rng(seed)
+    ts = np.concatenate([T0 + 1000 * np.arange(200), T0 + 1000 * np.arange(202, 400), T0 + 1000 * np.arange(300)])
+    vid = ["서울70사1234"] * 398 + ["부산32바5678"] * 300
+    n = len(ts)
+    return pa.table({
+        "vehicle_id": pa.array(vid, pa.string()),
+        "ts": pa.array(ts, schema.TS_TYPE),
+        "speed": pa.array(rng.uniform(0, 100, n), pa.float32()),
+        "rpm": pa.array(rng.uniform(700, 2500, n), pa.float32()),
+        "brake": pa.array(rng.integers(0, 2, n), pa.int8()),
+        "lat": pa.array(35 + rng.uniform(0, 0.1, n)),
+        "lon": pa.array(127 + rng.uniform(0, 0.1, n)),
+        "source_file": pa.array(["x.csv"] * n),
+        "source_row": pa.array(np.arange(1, n + 1), pa.int64()),
+    })
+
+
+@pytest.fixture()
+def lake(tmp_path):
+    from dtg.lake import Lake
+
+    root = tmp_path / "lake"
+    Lake(root).write(lake_table())
+    return root
+
+
+def run(*args: str):
+    from dtg.cli import app
+
+    return CliRunner().invoke(app, ["window", *args])
+
+
+def test_json_summary_follows_the_contract_and_the_set_is_stored(lake, tmp_path):
+    out = tmp_path / "windows"
+    res = run("--lake", str(lake), "--out", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    # vehicle 1: segments of 200 and 198 rows; vehicle 2: 300 rows
+    assert summary["segments"] == 3 and summary["rows"] == 698
+    assert summary["windows"] == (200 - 19) + (198 - 19) + (300 - 19)
+    assert summary["features"] == ["speed", "rpm", "brake", "lat"]
+    assert sum(summary["splits"].values()) + summary["purged"] == summary["windows"]
+    assert summary["out"] == str(out)
+    ws = WindowSet.load(out)
+    assert ws.n_windows == summary["windows"] and ws.fingerprint == summary["fingerprint"]
+    from dtg.lake import Lake
+
+    assert ws.lake_fingerprint == Lake(lake).fingerprint()
+
+
+def test_options_reach_the_window_set(lake, tmp_path):
+    out = tmp_path / "w"
+    res = run("--lake", str(lake), "--out", str(out), "--size", "10", "--stride", "5", "--max-gap", "3",
+              "--features", "speed,rpm", "--scaler", "standard", "--split", "0.5,0.5", "--split-by", "vehicle",
+              "--seed", "7", "--json")
+    assert res.exit_code == 0, res.output
+    s = json.loads(res.stdout)
+    assert s["segments"] == 2 and s["rows_filled"] == 2 and s["rows"] == 700
+    assert s["windows"] == (400 - 10) // 5 + 1 + (300 - 10) // 5 + 1
+    assert s["scaler"] == "standard" and s["features"] == ["speed", "rpm"] and s["purged"] == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["split_spec"] == {"fractions": [0.5, 0.5, 0.0], "by": "vehicle", "seed": 7}
+
+
+def test_same_seed_gives_the_same_set(lake, tmp_path):
+    a = run("--lake", str(lake), "--out", str(tmp_path / "a"), "--split-by", "vehicle", "--seed", "3", "--json")
+    b = run("--lake", str(lake), "--out", str(tmp_path / "b"), "--split-by", "vehicle", "--seed", "3", "--json")
+    assert json.loads(a.stdout) | {"out": ""} == json.loads(b.stdout) | {"out": ""}
+    assert np.array_equal(np.load(tmp_path / "a" / "split.npy"), np.load(tmp_path / "b" / "split.npy"))
+
+
+def test_human_summary_goes_to_stdout_and_logs_to_stderr(lake, tmp_path):
+    res = run("--lake", str(lake), "--out", str(tmp_path / "w"))
+    assert res.exit_code == 0
+    assert "windows of 20 s" in res.stdout and "read 698 rows" in res.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--features", "speed,throttle"], "unknown feature 'throttle' (valid: speed, rpm, brake, lat"),
+    (["--split", "0.9,0.2"], "split fractions"),
+    (["--scaler", "robust"], "unknown scaler 'robust'"),
+    (["--split-by", "random"], "unknown split-by 'random'"),
+    (["--size", "5000"], "no training windows"),
+])
+def test_bad_options_fail_with_one_clear_line(lake, tmp_path, args, needle):
+    res = run("--lake", str(lake), "--out", str(tmp_path / "w"), *args)
+    assert res.exit_code == 1
+    assert needle in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_missing_or_empty_lake_is_a_clear_error(tmp_path):
+    res = run("--lake", str(tmp_path / "nope"), "--out", str(tmp_path / "w"))
+    assert res.exit_code == 1 and "run `dtg ingest" in res.stderr
+    (tmp_path / "empty").mkdir()
+    res = run("--lake", str(tmp_path / "empty"), "--out", str(tmp_path / "w"))
+    assert res.exit_code == 1 and "no rows" in res.stderr
+
+
+def test_a_folder_that_is_not_a_window_set_is_not_overwritten(lake, tmp_path):
+    out = tmp_path / "w"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    res = run("--lake", str(lake), "--out", str(out))
+    assert res.exit_code == 1 and "not a window set" in res.stderr
+    assert (out / "keep.txt").read_text() == "mine"
