@@ -13,7 +13,7 @@ $(BIN)/dtg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[test,ray]"
+	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(BIN)/dtg
 
 setup: $(BIN)/dtg
@@ -22,6 +22,7 @@ demo: setup
 	$(BIN)/dtg run pipelines/demo.toml
 
 test: setup
+	$(BIN)/pip install --quiet -e ".[test,ray]"
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: setup
