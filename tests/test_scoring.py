@@ -1,0 +1,150 @@
+"""Scoring computations: per-second max over covering windows, file-boundary context, outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dtg.errors import DtgError
+from dtg.lake import Lake
+from dtg.scoring import (kst_dates, load_scorer, own_rows, partitions, safe_name, score_input,
+                         score_window_set)
+from dtg.thresholds import FixedThreshold
+from dtg.windowset import build_window_set
+from test_scoring_support import FEATURES, SIZE, T0, drive_table, publish_model
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return publish_model(root, drive_table(n=400, seed=1), threshold=0.05)
+
+
+def _keys(table: pa.Table) -> dict[str, np.ndarray]:
+    vid = table.column("vehicle_id")[0].as_py()
+    return {vid: table.column("ts").cast(pa.int64()).to_numpy()}
+
+
+def _seconds(out) -> list[tuple]:
+    t = out.seconds
+    return list(zip(t.column("ts").cast(pa.int64()).to_pylist(), t.column("score").to_pylist(),
+                    t.column("top_feature").to_pylist()))
+
+
+def test_second_score_is_the_max_over_the_windows_covering_it(model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    table = drive_table(n=60, seed=2, spikes=(30,))
+    ws = build_window_set(table, size=SIZE, features=FEATURES, split=None, scaler=scorer.scaler)
+    own = np.ones(ws.rows, dtype=bool)
+    scored = score_window_set(scorer, ws, own, batch_size=7)
+    assert len(scored.window) == ws.rows - SIZE + 1
+    for k, r in enumerate(scored.rows):
+        covering = [i for i, w in enumerate(scored.window) if ws.starts[w] <= r < ws.starts[w] + SIZE]
+        best = max(scored.window_score[i] for i in covering)
+        assert scored.second_score[k] == best
+        i = covering[int(np.argmax([scored.window_score[i] for i in covering]))]
+        assert scored.second_top[k] == int(np.argmax(scored.window_features[i]))
+
+
+def test_batch_size_does_not_change_the_scores(model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    ws = build_window_set(drive_table(n=90, seed=3), size=SIZE, features=FEATURES, split=None, scaler=scorer.scaler)
+    own = np.ones(ws.rows, dtype=bool)
+    a = score_window_set(scorer, ws, own, batch_size=5)
+    b = score_window_set(scorer, ws, own, batch_size=4096)
+    np.testing.assert_allclose(a.second_score, b.second_score, rtol=1e-6)
+
+
+def test_one_log_or_the_same_log_split_in_two_gives_identical_scores(tmp_path, model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    whole = drive_table(n=300, seed=4, spikes=(148,))
+    first, second = whole.slice(0, 150), whole.slice(150)
+    lake = Lake(tmp_path / "lake")
+    lake.write(whole)
+    thr = FixedThreshold(0.05).fit()
+    one, _ = score_input(scorer, lake, _keys(whole), thr)
+    a, _ = score_input(scorer, lake, _keys(first), thr)
+    b, _ = score_input(scorer, lake, _keys(second), thr)
+    assert _seconds(one) == _seconds(a) + _seconds(b)
+    assert one.windows.equals(pa.concat_tables([a.windows, b.windows]))
+    flags = one.seconds.column("is_anomaly").to_pylist()
+    assert flags == a.seconds.column("is_anomaly").to_pylist() + b.seconds.column("is_anomaly").to_pylist()
+
+
+def test_a_later_log_uses_the_preceding_seconds_in_the_lake_as_context(tmp_path, model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    whole = drive_table(n=300, seed=5)
+    first, second = whole.slice(0, 150), whole.slice(150)
+    thr = FixedThreshold(0.05).fit()
+    lake_split = Lake(tmp_path / "split")
+    lake_split.write(first)  # night 1: only the first log exists
+    score_input(scorer, lake_split, _keys(first), thr)
+    lake_split.write(second)  # night 2
+    b, _ = score_input(scorer, lake_split, _keys(second), thr)
+    lake_whole = Lake(tmp_path / "whole")
+    lake_whole.write(whole)
+    one, _ = score_input(scorer, lake_whole, _keys(whole), thr)
+    assert _seconds(b) == _seconds(one)[150:]  # every second of the later log, its first ones included
+    n_b_windows = b.windows.num_rows
+    assert n_b_windows == 150  # windows ending in the second log, the first SIZE-1 of them starting before it
+    assert b.windows.equals(one.windows.slice(one.windows.num_rows - n_b_windows))
+
+
+def test_anomaly_intervals_merge_consecutive_flagged_seconds(tmp_path, model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    table = drive_table(n=200, seed=6, spikes=(100,))
+    lake = Lake(tmp_path / "lake")
+    lake.write(table)
+    out, _ = score_input(scorer, lake, _keys(table), FixedThreshold(0.0).fit())  # everything anomalous
+    assert out.anomalies.num_rows == 1
+    a = out.anomalies.to_pylist()[0]
+    assert a["seconds"] == out.seconds.num_rows == 200
+    scores = np.asarray(out.seconds.column("score"))
+    assert a["peak_score"] == scores.max()
+    peak_row = int(np.argmax(scores))
+    assert a["top_feature"] == out.seconds.column("top_feature")[peak_row].as_py()
+    assert a["start"] == out.seconds.column("ts")[0].as_py() and a["end"] == out.seconds.column("ts")[-1].as_py()
+    nothing, _ = score_input(scorer, lake, _keys(table), FixedThreshold(1e9).fit())
+    assert nothing.anomalies.num_rows == 0 and not any(nothing.seconds.column("is_anomaly").to_pylist())
+
+
+def test_a_lake_without_a_model_feature_is_a_clear_error(tmp_path, model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    table = drive_table(n=50, seed=7)
+    table = table.set_column(table.schema.get_field_index("rpm"), "rpm", pa.nulls(50, pa.float32()))
+    lake = Lake(tmp_path / "lake")
+    lake.write(table)
+    with pytest.raises(DtgError, match="rpm"):
+        score_input(scorer, lake, _keys(table), FixedThreshold(1.0).fit())
+
+
+def test_outputs_are_partitioned_by_vehicle_and_korean_local_date():
+    ms = np.array([dt.datetime(2024, 5, 13, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp(),
+                   dt.datetime(2024, 5, 14, 0, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()]) * 1000
+    assert kst_dates(ms.astype(np.int64)).tolist() == ["2024-05-13", "2024-05-14"]
+    t = pa.table({"vehicle_id": ["a", "a", "b"], "ts": pa.array([int(ms[0]), int(ms[1]), int(ms[1])]).cast(
+        pa.timestamp("ms", tz="Asia/Seoul"))})
+    parts = partitions(t, "ts")
+    assert [(v, d, p.num_rows) for v, d, p in parts] == [("a", "2024-05-13", 1), ("a", "2024-05-14", 1),
+                                                        ("b", "2024-05-14", 1)]
+
+
+def test_model_ids_become_safe_file_names():
+    assert safe_name("tiny/v1") == "tiny_v1"
+    assert safe_name("../../etc") == "_.._etc"
+    assert "/" not in safe_name("a/b\\c") and not safe_name(".hidden").startswith(".")
+
+
+def test_own_rows_exclude_interpolated_seconds(model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    table = drive_table(n=40, seed=8)
+    table = pa.concat_tables([table.slice(0, 20), table.slice(21)])  # one missing second: filled
+    ws = build_window_set(table, size=SIZE, features=FEATURES, max_gap=2, split=None, scaler=scorer.scaler)
+    own = own_rows(ws, _keys(table))
+    assert ws.rows == 40 and own.sum() == 39 and not own[20]
