@@ -433,3 +433,55 @@ def test_events_never_span_a_gap(speed, cut):
         assert s <= t
         assert t <= gap_start or s >= gap_end
         assert e["type"] in EVENT_TYPES
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _lake_with(tmp_path, table):
+    from dtg.lake import Lake
+    from dtg.schema import conform
+
+    n = table.num_rows
+    full = table.append_column("source_file", pa.array(["t.dtg"] * n)).append_column(
+        "source_row", pa.array(np.arange(1, n + 1), pa.int64()))
+    for name in ("rpm", "brake", "lat", "lon"):
+        if name not in full.column_names:
+            full = full.append_column(name, pa.array(np.zeros(n)))
+    Lake(tmp_path / "lake").write(conform(full))
+    return tmp_path / "lake"
+
+
+def test_cli_writes_events_and_summary_and_prints_one_json_object(tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+
+    lake = _lake_with(tmp_path, drive(step(20.0, 12.0) + [32.0] * 100 + [18.0], code="21"))
+    res = CliRunner().invoke(app, ["events", "--lake", str(lake), "--out", str(tmp_path / "ev"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["counts"]["sudden_acceleration"] == 1 and out["counts"]["sudden_deceleration"] == 1
+    assert out["per_vehicle"][0]["vehicle_type"] == "taxi"
+    ev = pq.read_table(tmp_path / "ev" / "events.parquet")
+    assert ev.column("type").to_pylist() == ["sudden_acceleration", "sudden_deceleration"]
+    assert pq.read_table(tmp_path / "ev" / "summary.parquet").num_rows == 1
+    res = CliRunner().invoke(app, ["events", "--lake", str(lake), "--out", str(tmp_path / "ev2"), "--json",
+                                   "--vehicle-type", "truck", "--speed-limit", "10"])
+    assert json.loads(res.stdout)["counts"]["speeding"] == 1
+
+
+def test_cli_bad_criteria_file_is_one_line_naming_the_field(tmp_path):
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+
+    lake = _lake_with(tmp_path, drive([10.0] * 5))
+    bad = tmp_path / "c.toml"
+    bad.write_text('default = "x"\n[x.common]\nstart = 1\n', encoding="utf-8")
+    res = CliRunner().invoke(app, ["events", "--lake", str(lake), "--criteria", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.stderr
+    assert str(bad) in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -160,3 +161,45 @@ def test_unknown_fault_name_lists_the_valid_ones():
 def test_rate_must_be_positive():
     with pytest.raises(DtgError):
         inject(drive_log(100), FAULTS, rate=0)
+
+
+# ---------------------------------------------------------------- command line, real sample files
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "dtg"])
+def test_cli_copies_sample_logs_and_labels_match_the_reread_copy(tmp_path, fmt):
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+    from dtg.readers import read_source
+
+    src = Path(__file__).resolve().parents[1] / "data" / "sample" / "서울70사1234_20240513.dtg"
+    res = CliRunner().invoke(app, ["inject", str(src), "--out", str(tmp_path / "out"), "--rate", "20",
+                                   "--seed", "1", "--format", fmt, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["labels_total"] >= 7 and out["files"] == 1
+    orig = read_source(src).table
+    copy = read_source(out["files_written"][0]).table
+    labels = pa.parquet.read_table(out["labels_file"])
+    keep = ["vehicle_id", "ts", "speed", "rpm", "brake", "lat", "lon"]
+    assert_labels_match_changes(orig.select(keep), copy.select(keep), labels)
+    again = CliRunner().invoke(app, ["inject", str(src), "--out", str(tmp_path / "again"), "--rate", "20",
+                                     "--seed", "1", "--format", fmt, "--json"])
+    assert pa.parquet.read_table(json.loads(again.stdout)["labels_file"]).drop_columns(["file"]).equals(
+        labels.drop_columns(["file"]))
+
+
+def test_cli_unknown_fault_is_a_one_line_error(tmp_path):
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+
+    src = Path(__file__).resolve().parents[1] / "data" / "sample"
+    res = CliRunner().invoke(app, ["inject", str(src), "--out", str(tmp_path), "--faults", "wobble"])
+    assert res.exit_code == 1 and "wobble" in res.stderr and "Traceback" not in res.stderr

@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "window",
     "events",
     "evaluate",
+    "inject",
+    "score",
 )
 
 _state = {"debug": False}
