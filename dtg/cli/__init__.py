@@ -18,6 +18,7 @@ from dtg.errors import DtgError
 
 # Command modules, in the order `dtg --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "ingest",
     "window",
     "events",
     "evaluate",

@@ -1,0 +1,318 @@
+"""CSV drive logs: English, Korean or vendor-specific headers mapped to the canonical columns.
+
+Headers are matched after normalisation (case, spaces, '_', '-' and a trailing unit in brackets are
+ignored: '속도(km/h)' is '속도'). Canonical names are always accepted; `ALIASES` adds English and
+Korean names; a mapping file (`load_mapping`) adds a vendor's own. Parsing uses pyarrow.csv with the
+column types fixed, so a clean file is read at pyarrow speed; a file with bad numbers is re-read as
+text and converted column by column, and only the offending rows are rejected (`bad_number:<col>`).
+Timestamps without a zone are local time in `tz` (Asia/Seoul by default).
+"""
+
+from __future__ import annotations
+
+import csv as pycsv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from dtg import schema
+from dtg.errors import DtgError
+from dtg.readers import encoding as enc
+from dtg.readers.base import RawLines, ReadResult, display_name, line_bounds, rejects_table
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "vehicle_id": ("vehicle", "vehicleid", "vehicle_no", "car_id", "carid", "device_id", "deviceid", "plate",
+                   "registration", "registration_number", "차량번호", "자동차등록번호", "등록번호", "차량id",
+                   "차량", "단말기id"),
+    "ts": ("timestamp", "time", "datetime", "date_time", "recorded_at", "시간", "일시", "시각", "정보발생일시",
+           "발생일시", "일자시간", "날짜시간", "기록시간"),
+    "speed": ("velocity", "speed_kmh", "vehicle_speed", "spd", "속도", "차량속도", "주행속도"),
+    "rpm": ("engine_rpm", "enginerpm", "엔진회전수", "엔진rpm", "회전수", "분당엔진회전수", "알피엠"),
+    "brake": ("brake_signal", "brake_on", "브레이크", "브레이크신호", "제동", "제동신호"),
+    "lat": ("latitude", "gps_lat", "위도", "차량위치y", "gpsy", "y좌표"),
+    "lon": ("lng", "long", "longitude", "gps_lon", "gps_lng", "경도", "차량위치x", "gpsx", "x좌표"),
+    "daily_distance": ("daily_km", "trip_distance", "일일주행거리", "일주행거리"),
+    "total_distance": ("odometer", "odo", "total_km", "누적주행거리", "총주행거리"),
+    "azimuth": ("heading", "bearing", "course", "direction", "방위각", "방향", "진행방향"),
+    "accel_x": ("ax", "acc_x", "acceleration_x", "가속도x", "가속도δvx", "δvx", "가속도dvx"),
+    "accel_y": ("ay", "acc_y", "acceleration_y", "가속도y", "가속도δvy", "δvy", "가속도dvy"),
+    "status": ("status_code", "state", "error_code", "상태코드", "기기및통신상태코드", "기기상태", "상태"),
+    "driver_code": ("driver", "driver_id", "운전자코드", "운전자", "운전자id"),
+    "vehicle_type": ("vehicle_type_code", "자동차유형", "차량유형", "차종"),
+}
+STRING_COLUMNS = ("vehicle_id", "ts", "driver_code", "vehicle_type")
+INT_COLUMNS = ("brake", "status")
+NUMERIC_COLUMNS = tuple(c.name for c in schema.COLUMNS
+                        if c.name not in STRING_COLUMNS + ("source_file", "source_row"))
+_UNIT = re.compile(r"[\(\[\{（][^\)\]\}）]*[\)\]\}）]\s*$")
+_TS_PARTS = r"^(?P<base>[^.Z]*?)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d{2}:?\d{2})?$"
+
+
+def norm(name: str) -> str:
+    """Header name for matching: lower case, no unit suffix in brackets, no spaces, '_', '-' or '.'."""
+    name = _UNIT.sub("", name.strip().lstrip("\ufeff"))
+    return re.sub(r"[\s_\-\.]+", "", name.lower())
+
+
+_LOOKUP: dict[str, str] = {}
+for _canon, _names in ALIASES.items():
+    for _n in (_canon, *_names):
+        _LOOKUP[norm(_n)] = _canon
+for _canon in schema.NAMES:
+    _LOOKUP[norm(_canon)] = _canon
+
+
+def load_mapping(path: str | Path) -> dict[str, Any]:
+    """A vendor mapping from TOML or JSON.
+
+    Either a flat table `{"Their header" = "speed", ...}` or `{columns = {...}, scale = {"speed" = 1.609}}`
+    (`scale` multiplies a canonical column after reading, e.g. mph to km/h).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DtgError(f"cannot read mapping: {exc}", file=p) from None
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
+
+            raw = tomllib.loads(text)
+        else:
+            raw = json.loads(text)
+    except ValueError as exc:
+        raise DtgError(f"invalid mapping file: {exc}", file=p) from None
+    if not isinstance(raw, dict):
+        raise DtgError("mapping must be a table of 'header = canonical column'", file=p)
+    mapping = raw if "columns" in raw else {"columns": raw}
+    cols, scale = mapping.get("columns", {}), mapping.get("scale", {})
+    if not isinstance(cols, dict) or not isinstance(scale, dict):
+        raise DtgError("'columns' and 'scale' must be tables", file=p)
+    for src, dst in cols.items():
+        if dst not in schema.BY_NAME or dst in ("source_file", "source_row"):
+            raise DtgError(f"'{src}' maps to unknown column '{dst}' (valid: {', '.join(schema.NAMES[:-2])})",
+                           file=p, field=str(src))
+    for col, factor in scale.items():
+        if col not in NUMERIC_COLUMNS or not isinstance(factor, (int, float)):
+            raise DtgError(f"scale needs a numeric column and a number, got {col} = {factor!r}", file=p)
+    return {"columns": dict(cols), "scale": dict(scale)}
+
+
+def resolve_columns(headers: list[str], mapping: dict[str, Any] | None, path: str) -> dict[str, str]:
+    """{CSV header: canonical column} for the headers dtg understands; DtgError on an ambiguous mapping."""
+    explicit = {norm(k): v for k, v in (mapping or {}).get("columns", {}).items()}
+    out: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for h in headers:
+        key = norm(h)
+        canon = explicit.get(key) or _LOOKUP.get(key)
+        if canon is None:
+            continue
+        if canon in taken:
+            raise DtgError(f"columns '{taken[canon]}' and '{h}' both map to '{canon}'; use --mapping",
+                           file=path, line=1, field=h)
+        taken[canon] = h
+        out[h] = canon
+    if "ts" not in taken:
+        raise DtgError(f"no timestamp column (looked for ts, time, timestamp, 시간, 일시...; found "
+                       f"{', '.join(headers[:12])})", file=path, line=1, field="ts")
+    return out
+
+
+def parse_timestamps(text: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
+    """Strings -> (canonical timestamps, ok mask). Accepts 'YYYY-MM-DD hh:mm[:ss][.fff]', 'T' or '/' or '.'
+    separators, 'YYYYMMDDhhmmss', and a trailing 'Z' or ±hh:mm zone; naive values are local time in `tz`."""
+    s = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    s = pc.replace_substring_regex(s, r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})", r"\1-\2-\3 \4:\5:\6")
+    s = pc.replace_substring_regex(s, r"^(\d{4})[./](\d{2})[./](\d{2})", r"\1-\2-\3")
+    s = pc.replace_substring(s, "T", " ")
+    parts = pc.extract_regex(s, _TS_PARTS)
+    base = pc.struct_field(parts, "base")
+    frac = pc.struct_field(parts, "frac")
+    zone = pc.struct_field(parts, "zone")
+    naive = pc.coalesce(pc.strptime(base, format="%Y-%m-%d %H:%M:%S", unit="ms", error_is_null=True),
+                        pc.strptime(base, format="%Y-%m-%d %H:%M", unit="ms", error_is_null=True))
+    # strptime rolls 2024-02-30 over to 03-01: require the parsed day to be the written day.
+    written_day = pc.cast(pc.utf8_slice_codeunits(base, 8, 10), pa.int64(), safe=False) \
+        if len(base) else pa.array([], pa.int64())
+    day_ok = pc.fill_null(pc.equal(pc.day(naive), pc.if_else(pc.utf8_is_digit(pc.utf8_slice_codeunits(base, 8, 10)),
+                                                             written_day, -1)), False)
+    ms = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 3, "0"), 0, 3), pa.int64())
+    naive_ms = pc.add(naive.cast(pa.int64()), ms)
+    has_zone = pc.not_equal(pc.fill_null(zone, ""), "")
+    ok = np.asarray(pc.fill_null(pc.and_(pc.is_valid(naive_ms), day_ok), False).to_numpy(zero_copy_only=False))
+    local = pc.assume_timezone(pa.array(pc.fill_null(naive_ms, 0).to_numpy(), pa.timestamp("ms")),
+                               timezone=tz, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
+    if pc.any(has_zone).as_py():
+        z = pc.replace_substring(pc.fill_null(zone, ""), ":", "")
+        sign = pc.if_else(pc.starts_with(z, "-"), -1, 1)
+        hh = pc.cast(pc.if_else(has_zone, pc.utf8_slice_codeunits(z, 1, 3), "0"), pa.int64(), safe=False)
+        mm = pc.cast(pc.if_else(has_zone, pc.utf8_slice_codeunits(z, 3, 5), "0"), pa.int64(), safe=False)
+        is_z = pc.equal(z, "Z")
+        offset_ms = pc.if_else(is_z, 0, pc.multiply(sign, pc.multiply(pc.add(pc.multiply(
+            pc.fill_null(hh, 0), 60), pc.fill_null(mm, 0)), 60_000)))
+        zoned = pc.subtract(pc.fill_null(naive_ms, 0), offset_ms)
+        local = pc.if_else(has_zone, zoned, local)
+    ts = pa.array(np.asarray(local.to_numpy(zero_copy_only=False), dtype=np.int64), pa.int64()).cast(
+        pa.timestamp("ms", tz="UTC")).cast(schema.TS_TYPE)
+    return ts, ok
+
+
+def _delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _to_float(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Text -> (float64, bad mask): a non-empty value that is not a number is bad."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+        return col.cast(pa.float64()), np.zeros(len(col), dtype=bool)
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(col), pa.float64()), np.zeros(len(col), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        import pandas as pd
+
+        values = pd.to_numeric(pd.Series(col.to_pylist(), dtype="object").str.strip(), errors="coerce")
+        text_null = np.asarray(col.is_null().to_numpy(zero_copy_only=False))
+        empty = pd.Series(col.to_pylist(), dtype="object").fillna("").str.strip().eq("").to_numpy()
+        bad = values.isna().to_numpy() & ~text_null & ~empty
+        return pa.array(values.to_numpy(dtype=np.float64), pa.float64(), mask=values.isna().to_numpy()), bad
+
+
+def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schema.TZ,
+          mapping: dict[str, Any] | None = None, vehicle: str | None = None) -> ReadResult:
+    """Parse the bytes of a CSV log. DtgError if it cannot be read as CSV at all."""
+    name = display_name(path)
+    if not data:
+        raise DtgError("empty file", file=name)
+    if enc.looks_binary(data):
+        raise DtgError("binary file, not a CSV log", file=name)
+    data = enc.strip_bom(data)
+    used = enc.normalise(encoding)
+    if used == "auto":
+        used = enc.detect(data, name)
+    if used == "cp949":
+        try:
+            utf8 = data.decode("cp949").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DtgError("cannot decode as cp949", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
+    else:
+        utf8 = data
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DtgError("cannot decode as utf-8", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
+
+    starts, ends = line_bounds(utf8)
+    nonempty = np.flatnonzero(ends > starts) + 1  # 1-based line numbers
+    if len(nonempty) == 0:
+        raise DtgError("empty file", file=name)
+    header_line = int(nonempty[0])
+    first = utf8[starts[header_line - 1]:ends[header_line - 1]].decode("utf-8")
+    delim = _delimiter(first)
+    headers = next(pycsv.reader([first], delimiter=delim))
+    cols = resolve_columns(headers, mapping, name)
+    if len(set(headers)) != len(headers):
+        raise DtgError("duplicate column names in the header", file=name, line=header_line)
+
+    invalid: list[str] = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row.text)
+        return "skip"
+
+    def read(types: dict[str, pa.DataType]) -> pa.Table:
+        return pcsv.read_csv(
+            io.BytesIO(utf8),
+            read_options=pcsv.ReadOptions(block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(delimiter=delim, invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(include_columns=list(cols), column_types=types,
+                                                strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+
+    typed = {h: (pa.string() if c in STRING_COLUMNS else pa.float64()) for h, c in cols.items()}
+    try:
+        raw_table = read(typed)
+    except pa.ArrowInvalid:
+        invalid.clear()
+        try:
+            raw_table = read({h: pa.string() for h in cols})
+        except pa.ArrowInvalid as exc:
+            raise DtgError(f"not a readable CSV: {str(exc).splitlines()[0]}", file=name) from None
+    n = raw_table.num_rows
+
+    # Line number of every data row: non-empty lines after the header, minus rows pyarrow skipped.
+    body = nonempty[nonempty > header_line]
+    if invalid:
+        texts = {}
+        for t in invalid:
+            texts[t] = texts.get(t, 0) + 1
+        drop = np.zeros(len(body), dtype=bool)
+        for i, ln in enumerate(body):
+            t = utf8[starts[ln - 1]:ends[ln - 1]].decode("utf-8")
+            if texts.get(t, 0) > 0:
+                drop[i] = True
+                texts[t] -= 1
+        bad_lines, body = body[drop], body[~drop]
+    else:
+        bad_lines = np.empty(0, dtype=np.int64)
+    row_lines = body if len(body) == n else np.arange(n, dtype=np.int64) + header_line + 1
+
+    reason = np.full(n, None, dtype=object)
+
+    def fail(mask: np.ndarray, code: str) -> None:
+        reason[mask & (reason == None)] = code  # noqa: E711
+
+    out: dict[str, pa.Array] = {}
+    by_canon = {c: h for h, c in cols.items()}
+    ts, ok = parse_timestamps(raw_table.column(by_canon["ts"]).combine_chunks(), tz)
+    fail(~ok, "bad_timestamp")
+    out["ts"] = ts
+    scale = (mapping or {}).get("scale", {})
+    for canon in NUMERIC_COLUMNS:
+        if canon not in by_canon:
+            continue
+        values, bad = _to_float(raw_table.column(by_canon[canon]))
+        fail(bad, f"bad_number:{canon}")
+        if canon in scale:
+            values = pc.multiply(values, float(scale[canon]))
+        if canon in INT_COLUMNS:
+            f = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
+            col = schema.BY_NAME[canon]
+            with np.errstate(invalid="ignore"):
+                fail(np.asarray((f != np.round(f)) | (f < col.lo) | (f > col.hi)), f"{canon}_out_of_range")
+            values = pa.array(np.where(np.isfinite(f), np.clip(f, col.lo, col.hi), 0),
+                              mask=np.asarray(values.is_null().to_numpy(zero_copy_only=False)))
+        out[canon] = values
+    for canon in ("vehicle_id", "driver_code", "vehicle_type"):
+        if canon in by_canon:
+            out[canon] = pc.utf8_trim_whitespace(raw_table.column(by_canon[canon]).combine_chunks())
+    if "vehicle_id" in out:
+        out["vehicle_id"] = pc.if_else(pc.equal(out["vehicle_id"], ""), pa.scalar(None, pa.string()),
+                                       out["vehicle_id"])
+    else:
+        out["vehicle_id"] = pa.array([vehicle or Path(name).stem] * n, pa.string())
+    out["source_file"] = pa.array([name] * n, pa.string())
+    out["source_row"] = pa.array(row_lines, pa.int64())
+    table = schema.conform(pa.table(out))
+    keep = reason == None  # noqa: E711
+    good = table.filter(pa.array(keep)) if not keep.all() else table
+
+    raw = RawLines(data, used)
+    rej_rows = np.concatenate([row_lines[~keep], bad_lines]).astype(np.int64)
+    rej_reasons = list(reason[~keep]) + ["malformed_row"] * len(bad_lines)
+    order = np.argsort(rej_rows, kind="stable")
+    rej_rows = rej_rows[order]
+    rejects = rejects_table(name, rej_rows, raw.many(rej_rows), [rej_reasons[i] for i in order])
+    return ReadResult(path=name, table=good, rejects=rejects, rows_read=n + len(bad_lines), format="csv",
+                      encoding=used, variant=f"columns: {', '.join(f'{h}->{c}' for h, c in cols.items())}",
+                      raw=raw)

@@ -1,0 +1,129 @@
+"""Row checks between reading and storing: ranges, GPS fix, duplicate seconds, clock going backwards.
+
+Each rejected row gets one reason code (the first check it fails, in this order):
+
+- `missing:vehicle_id`, `bad_timestamp`  — a required value is absent;
+- `<column>_out_of_range` — a value outside the range of `dtg.schema` (for `lat`/`lon`: outside the
+  world); `bad_number:<column>` for NaN;
+- `gps_no_fix` — position (0, 0), what devices write when they have no fix;
+- `duplicate_timestamp` — the same (vehicle_id, ts) as an earlier valid row of the same file;
+- `clock_backwards` — ts earlier than the previous row's ts (same vehicle, file order).
+
+Policy for positions that are valid on Earth but outside Korea's bounding box: the row is KEPT
+(dtg also serves fleets and test data abroad, and a far-off position is exactly what anomaly
+scoring should see); ingest counts such rows as a warning (`rows_outside_korea`). A status code
+other than 00 is kept too: it tells windowing and scoring which signal is unreliable that second.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dtg import schema
+from dtg.readers.base import empty_rejects, rejects_table
+
+RANGE_CHECKED: tuple[str, ...] = tuple(c.name for c in schema.COLUMNS if c.lo is not None)
+REASONS: tuple[str, ...] = (
+    ("missing:vehicle_id", "bad_timestamp")
+    + tuple(f"{c}_out_of_range" for c in RANGE_CHECKED)
+    + tuple(f"bad_number:{c}" for c in RANGE_CHECKED)
+    + ("gps_no_fix", "duplicate_timestamp", "clock_backwards")
+)
+
+
+def _np(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values with nulls as NaN, is-null mask) of a numeric column."""
+    col = table.column(name)
+    null = np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    vals = pc.fill_null(col.cast(pa.float64()), np.nan).to_numpy() if table.num_rows else np.empty(0)
+    return np.asarray(vals, dtype=np.float64), null
+
+
+def outside_korea(table: pa.Table) -> np.ndarray:
+    """Rows with a valid position on Earth but outside `schema.KOREA_BBOX` (kept, reported as a warning)."""
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    lat, lat_null = _np(table, "lat")
+    lon, lon_null = _np(table, "lon")
+    la0, la1, lo0, lo1 = schema.KOREA_BBOX
+    with np.errstate(invalid="ignore"):
+        on_earth = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~((lat == 0) & (lon == 0))
+        inside = (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
+    return ~lat_null & ~lon_null & on_earth & ~inside
+
+
+def reasons(table: pa.Table) -> np.ndarray:
+    """One reason code per row (None = valid), for a canonical table in file order."""
+    n = table.num_rows
+    reason = np.full(n, None, dtype=object)
+    if n == 0:
+        return reason
+
+    def fail(mask: np.ndarray, code: str) -> None:
+        reason[mask & (reason == None)] = code  # noqa: E711 - elementwise on an object array
+
+    fail(np.asarray(table.column("vehicle_id").is_null().to_numpy(zero_copy_only=False)), "missing:vehicle_id")
+    ts_null = np.asarray(table.column("ts").is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    fail(ts_null, "bad_timestamp")
+    for name in RANGE_CHECKED:
+        col = schema.BY_NAME[name]
+        vals, null = _np(table, name)
+        with np.errstate(invalid="ignore"):
+            fail(~null & np.isnan(vals), f"bad_number:{name}")
+            fail(~null & ((vals < col.lo) | (vals > col.hi)), f"{name}_out_of_range")
+    lat, lat_null = _np(table, "lat")
+    lon, lon_null = _np(table, "lon")
+    fail(~lat_null & ~lon_null & (lat == 0) & (lon == 0), "gps_no_fix")
+
+    vidx = pc.dictionary_encode(pc.fill_null(table.column("vehicle_id"), "")).combine_chunks().indices
+    vidx = vidx.to_numpy(zero_copy_only=False).astype(np.int64)
+    ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64)
+    pos = np.arange(n)
+
+    ok = reason == None  # noqa: E711
+    cand = pos[ok]
+    order = cand[np.lexsort((cand, ts[cand], vidx[cand]))]
+    same = (vidx[order][1:] == vidx[order][:-1]) & (ts[order][1:] == ts[order][:-1])
+    dup = np.zeros(n, dtype=bool)
+    dup[order[1:][same]] = True
+    fail(dup, "duplicate_timestamp")
+
+    has_ts = pos[~ts_null]
+    order = has_ts[np.lexsort((has_ts, vidx[has_ts]))]
+    back = (vidx[order][1:] == vidx[order][:-1]) & (ts[order][1:] < ts[order][:-1])
+    clock = np.zeros(n, dtype=bool)
+    clock[order[1:][back]] = True
+    fail(clock, "clock_backwards")
+    return reason
+
+
+def render(table: pa.Table, rows: np.ndarray) -> list[str]:
+    """A text rendering of some rows, used as `raw` when the source has no lines (Parquet)."""
+    sub = table.take(pa.array(rows, pa.int64())).drop_columns(["source_file", "source_row"])
+    return [",".join("" if v is None else str(v) for v in rec.values()) for rec in sub.to_pylist()]
+
+
+def validate(table: pa.Table, raw_text: Callable[[np.ndarray], list[str]] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split a canonical table (one file, file order) into (valid rows, rejects).
+
+    `rejects` has file, row (the source_row), raw (text of the source line from `raw_text`, else a
+    rendering of the parsed row) and reason.
+    """
+    if table.num_rows == 0:
+        return table, empty_rejects()
+    reason = reasons(table)
+    bad = reason != None  # noqa: E711
+    if not bad.any():
+        return table, empty_rejects()
+    idx = np.flatnonzero(bad)
+    src_rows = table.column("source_row").take(pa.array(idx)).to_numpy()
+    files = table.column("source_file").take(pa.array(idx)).to_pylist()
+    raws = raw_text(src_rows) if raw_text is not None else render(table, idx)
+    rej = rejects_table("", src_rows, raws, list(reason[bad]))
+    rej = rej.set_column(0, "file", pa.array(files, pa.string()))
+    good = table.filter(pa.array(~bad))
+    return good, rej
