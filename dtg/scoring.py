@@ -363,43 +363,6 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def discover_files(sources: Sequence[str | Path]) -> list[Path]:
-    """Files named, plus files under folders (recursive, readable extensions, hidden ones skipped).
-
-    A source that does not exist is a DtgError (a typo in a crontab must not pass silently).
-    """
-    from dtg.readers import EXTENSIONS
-
-    out: list[Path] = []
-    for src in sources:
-        p = Path(src)
-        if p.is_file():
-            out.append(p)
-        elif p.is_dir():
-            for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if f.is_file() and not any(part.startswith(".") for part in rel) and \
-                        _suffix(f) in EXTENSIONS:
-                    out.append(f)
-        else:
-            raise DtgError("no such file or folder", file=p)
-    seen: set[Path] = set()
-    unique = []
-    for f in out:
-        r = f.resolve()
-        if r not in seen:
-            seen.add(r)
-            unique.append(f)
-    return unique
-
-
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else ""
-
-
 def lake_inputs(lake: Any) -> list[Input]:
     """Every lake partition as an input; its digest hashes its part files' names and bytes."""
     import hashlib
@@ -415,12 +378,30 @@ def lake_inputs(lake: Any) -> list[Input]:
     return inputs
 
 
-def _ingest_file(path: Path, lake_dir: Path, quarantine_dir: Path) -> dict[str, np.ndarray]:
-    """Ingest one log into the lake (the same code as `dtg ingest`); return its seconds per vehicle."""
+class _RecordingLake:
+    """A lake that remembers the rows it was asked to store (the log's valid rows)."""
+
+    def __init__(self, lake: Any) -> None:
+        self.lake = lake
+        self.tables: list[pa.Table] = []
+
+    def write(self, table: pa.Table) -> tuple[int, int]:
+        self.tables.append(table.select(["vehicle_id", "ts"]))
+        return self.lake.write(table)
+
+
+def _ingest_file(path: Path, lake: Any, quarantine_dir: Path) -> dict[str, np.ndarray]:
+    """Ingest one log into the lake with `dtg ingest`'s own code (read, validate, quarantine, store);
+    return its valid seconds per vehicle (duplicates of stored seconds included)."""
     from dtg.ingest import ingest_file
 
-    table = ingest_file(path, lake_dir=lake_dir, quarantine_dir=quarantine_dir)
-    return _keys_of(table)
+    recorder = _RecordingLake(lake)
+    result, _ = ingest_file(path, recorder, quarantine_dir)
+    if result.error:
+        raise DtgError(result.error)
+    if not recorder.tables:
+        return {}
+    return _keys_of(pa.concat_tables(recorder.tables))
 
 
 def _keys_of(table: pa.Table) -> dict[str, np.ndarray]:
@@ -570,7 +551,11 @@ def run_score(
     out_dir, lake_dir, ledger_path = Path(out_dir), Path(lake_dir), Path(ledger_path)
     summary = ScoreSummary(out=str(out_dir), ledger=str(ledger_path), threshold=str(threshold))
     run_id = uuid.uuid4().hex[:12]
-    files = discover_files(sources) if sources else []
+    files: list[Path] = []
+    if sources:
+        from dtg.ingest import expand_sources
+
+        files = expand_sources(sources)
     with RunLock(ledger_path.with_name(ledger_path.name + ".lock"), wait=wait), Ledger(ledger_path) as ledger:
         summary.recovered = recover(ledger, run_id)
         summary.recovered["temp_files_removed"] = remove_stale_temps(out_dir)
@@ -585,8 +570,14 @@ def run_score(
 
         # 1. Which inputs are new, and ingest the new logs (all of them before scoring any).
         todo: list[tuple[Input, dict[str, np.ndarray]]] = []
-        candidates = ([Input(str(f), str(f.resolve()), file_digest(f)) for f in files] if sources
-                      else lake_inputs(lake))
+        candidates = lake_inputs(lake) if not sources else []
+        for f in files:
+            try:
+                candidates.append(Input(str(f), str(f.resolve()), file_digest(f)))
+            except OSError as exc:
+                summary.files_failed += 1
+                summary.errors.append({"file": str(f), "error": f"cannot read: {exc.strerror}"})
+                say(f"failed {f}: cannot read: {exc.strerror}")
         for inp in candidates:
             if not rescore and ledger.is_done(inp.digest, scorer.model_id):
                 summary.files_skipped += 1
@@ -594,7 +585,7 @@ def run_score(
             ledger.begin(inp.digest, scorer.model_id, inp.identity, run_id)
             try:
                 keys = (_partition_keys(lake, inp.partition) if inp.partition is not None
-                        else _ingest_file(Path(inp.name), lake_dir, Path(quarantine_dir)))
+                        else _ingest_file(Path(inp.name), lake, Path(quarantine_dir)))
             except DtgError as exc:
                 _failed(ledger, summary, inp, scorer, exc, run_id, say)
                 continue
