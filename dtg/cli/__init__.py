@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "inject",
     "score",
+    "run",
 )
 
 _state = {"debug": False}
