@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "inject",
     "score",
     "run",
+    "report",
 )
 
 _state = {"debug": False}

@@ -55,10 +55,15 @@ def write_report(scores_dir: str | Path, out_path: str | Path, lake_dir: str | P
     if out.is_dir():
         raise DtgError("the report path is a folder; give a file name such as report.html", file=out)
 
+    for given, what in ((lake_dir, "lake"), (model_dir, "model"), (events_dir, "events")):
+        if given is not None and not Path(given).is_dir():
+            raise DtgError(f"no {what} folder here", file=given, field=what)
+
     anomalies = load_anomalies(scores_dir)
     seconds = load_seconds(scores_dir)
     model = load_model_info(scores_dir, Path(model_dir) if model_dir else None)
-    lake = Path(lake_dir) if lake_dir and Path(lake_dir).is_dir() else None
+    lake = Path(lake_dir) if lake_dir is not None else None
+    threshold, threshold_text = applied_threshold(model, seconds)
     notes: list[str] = []
     if lake is None:
         notes.append("No lake given or found: panels show scores only, and distance is not computed.")
@@ -69,11 +74,11 @@ def write_report(scores_dir: str | Path, out_path: str | Path, lake_dir: str | P
              local_text(int(anomalies.end[i])), float(anomalies.duration_s[i]), float(anomalies.peak_score[i]),
              "" if anomalies.top_feature[i] is None else str(anomalies.top_feature[i]))
             for i in range(len(anomalies))]
-    panels = [_panel(i, anomalies, seconds, model, lake) for i in range(min(top, len(anomalies)))]
+    panels = [_panel(i, anomalies, seconds, threshold, lake) for i in range(min(top, len(anomalies)))]
 
     page = Page(
         scores_dir=str(scores_dir), model=f"{model.name} {model.version}".strip(),
-        threshold=_threshold_text(model), generated=local_text(int(dt.datetime.now().timestamp() * 1000)),
+        threshold=threshold_text, generated=local_text(int(dt.datetime.now().timestamp() * 1000)),
         fleet=fleet, anomaly_rows=rows, panels=panels, has_events=has_events, notes=notes,
     )
     if fleet:
@@ -88,7 +93,7 @@ def write_report(scores_dir: str | Path, out_path: str | Path, lake_dir: str | P
     else:
         notes.append("No training history found (history.csv in the model folder): loss curves left out.")
     if len(seconds.score):
-        page.histogram = figures.score_histogram(seconds.score, model.threshold, seconds.is_anomaly,
+        page.histogram = figures.score_histogram(seconds.score, threshold, seconds.is_anomaly,
                                                  "Score distribution (all scored seconds)")
     text = render(page)
     write_text(out, text)
@@ -96,10 +101,29 @@ def write_report(scores_dir: str | Path, out_path: str | Path, lake_dir: str | P
     return ReportResult(out, len(fleet), len(anomalies), len(panels), images, len(text.encode("utf-8")))
 
 
-def _threshold_text(model: ModelInfo) -> str:
-    if model.threshold is not None:
-        return f"{model.threshold:.4g} ({model.threshold_kind})"
-    return "dynamic (varies per point)" if model.threshold_kind == "dynamic" else "unknown"
+def applied_threshold(model: ModelInfo, seconds: Seconds) -> tuple[float | None, str]:
+    """The threshold the flags in the scores were made with, and how to describe it.
+
+    `dtg score --threshold` may override the card's value, so the card's threshold is used only when
+    the flags agree with it (flagged iff score > threshold). Otherwise a fixed override shows as a gap
+    between the highest unflagged and the lowest flagged score, and anything else is a dynamic one.
+    """
+    flags, score = seconds.is_anomaly, seconds.score
+    ok = np.isfinite(score)
+    flags, score = flags[ok], score[ok]
+    t = model.threshold
+    if t is not None:
+        tol = 1e-6 * max(abs(t), 1.0)
+        if not len(score) or (np.all(score[flags] > t - tol) and np.all(score[~flags] <= t + tol)):
+            return t, f"{t:.4g} ({model.threshold_kind})"
+    card = f"; the model card's is {t:.4g}" if t is not None else ""
+    if not flags.any():
+        return None, "unknown" + card
+    if flags.all() or score[~flags].max() < score[flags].min():
+        low = float(score[flags].min())
+        high = float(score[~flags].max()) if (~flags).any() else float("nan")
+        return None, f"between {high:.4g} and {low:.4g} (read from the flags{card})"
+    return None, f"varies per point (dynamic{card})"
 
 
 def _intervals_of(anomalies: Anomalies, vehicle: str) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +162,7 @@ def _distances(lake: Path, spans: dict[str, tuple[int, int]]) -> dict[str, float
     hi = max(b for _, b in spans.values())
     table = read_lake(lake, list(spans), lo, hi, columns=("vehicle_id", "ts", "speed"))
     out = {v: 0.0 for v in spans}
-    if table is None or table.num_rows == 0:
+    if table.num_rows == 0:
         return out
     vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
     ts = epoch_ms(table.column("ts"))
@@ -152,7 +176,7 @@ def _distances(lake: Path, spans: dict[str, tuple[int, int]]) -> dict[str, float
     return out
 
 
-def _panel(i: int, anomalies: Anomalies, seconds: Seconds, model: ModelInfo, lake: Path | None) -> Panel:
+def _panel(i: int, anomalies: Anomalies, seconds: Seconds, threshold: float | None, lake: Path | None) -> Panel:
     """The i-th strongest anomaly drawn with its context."""
     vehicle = str(anomalies.vehicle_id[i])
     start, end = int(anomalies.start[i]), int(anomalies.end[i])
@@ -163,7 +187,7 @@ def _panel(i: int, anomalies: Anomalies, seconds: Seconds, model: ModelInfo, lak
     ts, speed, rpm, brake, lat, lon = (np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
     if lake is not None:
         table = read_lake(lake, [vehicle], view[0], view[1])
-        if table is not None and table.num_rows:
+        if table.num_rows:
             ts = epoch_ms(table.column("ts"))
             speed, rpm, brake, lat, lon = (
                 np.asarray(table.column(c).cast("float64").to_numpy(zero_copy_only=False))
@@ -176,7 +200,7 @@ def _panel(i: int, anomalies: Anomalies, seconds: Seconds, model: ModelInfo, lak
              f"peak {peak:.4g}" + (f"  ·  top feature: {top}" if top else ""))
     png = figures.anomaly_panel(figures.PanelData(
         title=title, start=start, end=end, ts=ts, speed=speed, rpm=rpm, brake=brake, lat=lat, lon=lon,
-        score_ts=seconds.ts[sl], score=seconds.score[sl], threshold=model.threshold, view=view))
+        score_ts=seconds.ts[sl], score=seconds.score[sl], threshold=threshold, view=view))
     caption = (f"Shaded: the anomalous interval ({duration:,.0f} s); shown with {context_ms // 1000} s of context "
                f"either side. GPS track: grey context, red the interval.")
     return Panel(i + 1, png, caption)

@@ -234,14 +234,21 @@ def load_model_info(scores_dir: Path, model_dir: Path | None = None) -> ModelInf
 
 
 def read_lake(lake_dir: Path, vehicles: list[str], start: int, end: int,
-              columns: tuple[str, ...] = LAKE_COLUMNS) -> pa.Table | None:
-    """Lake rows of `vehicles` with start <= ts <= end (epoch ms), sorted by (vehicle_id, ts)."""
-    lo, hi = pa.scalar(int(start), TS_TYPE), pa.scalar(int(end), TS_TYPE)
-    flt = pc.field("vehicle_id").isin(vehicles) & (pc.field("ts") >= lo) & (pc.field("ts") <= hi)
-    table = read_folder(lake_dir, ("vehicle_id", "ts", "speed"), "lake", optional=columns, filter=flt)
-    if table is None:
-        return None
-    return table.sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
+              columns: tuple[str, ...] = LAKE_COLUMNS) -> pa.Table:
+    """Lake rows of `vehicles` with start <= ts <= end (epoch ms), sorted by (vehicle_id, ts).
+
+    Goes through `dtg.lake.Lake.read`, which opens only the vehicle-day partitions asked for.
+    """
+    import datetime as dt
+
+    from dtg.lake import Lake
+
+    lo = dt.datetime.fromtimestamp(start / 1000.0, dt.timezone.utc)
+    hi = dt.datetime.fromtimestamp((end + 1) / 1000.0, dt.timezone.utc)  # Lake.read's end is exclusive
+    try:
+        return Lake(lake_dir).read(vehicles=vehicles, start=lo, end=hi, columns=list(columns))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DtgError(f"cannot read the lake: {exc}", file=lake_dir) from None
 
 
 def distance_km(ts_ms: np.ndarray, speed_kmh: np.ndarray, max_step_s: float = MAX_STEP_S) -> float:
