@@ -16,6 +16,17 @@ from typer.core import TyperGroup
 
 from dtg.errors import DtgError
 
+# Exceptions that carry their own exit code and message: let click/typer handle them. typer >= 0.2x
+# vendors its own click (typer._click), whose exceptions are not the `click` package's.
+_PASSTHROUGH: tuple[type[BaseException], ...] = (
+    click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, typer.Exit, typer.Abort)
+try:
+    from typer._click.exceptions import TyperException as _TyperException
+
+    _PASSTHROUGH += (_TyperException,)
+except ImportError:  # an older typer uses the click package itself
+    pass
+
 # Command modules, in the order `dtg --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "ingest",
@@ -37,7 +48,7 @@ class _DtgGroup(TyperGroup):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except _PASSTHROUGH:
             raise
         except DtgError as exc:
             if _state["debug"]:

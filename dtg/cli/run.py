@@ -37,7 +37,7 @@ def _human(summary: dict[str, Any]) -> str:
 
 
 def run(
-    pipeline: Path = typer.Argument(..., help="Pipeline file (TOML) with [ingest] [window] [train] [score]."),
+    pipeline: Path = typer.Argument(..., help="Pipeline file (TOML) with ingest, window, train and score sections."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every stage that takes one (overrides the file's)."),
     as_json: bool = JSON_OPTION,
 ) -> None:

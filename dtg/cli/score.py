@@ -29,12 +29,12 @@ def _human(summary: dict[str, Any]) -> str:
 def score(
     sources: Optional[List[Path]] = typer.Argument(
         None, help="Drive-log files or folders (any format `dtg ingest` reads). None: every lake partition."),
-    model: str = typer.Option(..., "--model", help="Model folder (models/NAME/VERSION) or NAME[/VERSION]."),
+    model: str = typer.Option(..., "--model", help="Model folder (models/NAME/VERSION), NAME or NAME/VERSION."),
     lake: Path = typer.Option(DEFAULT.lake, "--lake", help="Lake folder: new logs are ingested here first."),
     out: Path = typer.Option(DEFAULT.scores, "--out", help="Scores folder (windows/, seconds/, anomalies/)."),
     ledger: Path = typer.Option(DEFAULT.ledger, "--ledger", help="SQLite ledger of what was scored."),
     quarantine: Path = typer.Option(DEFAULT.quarantine, "--quarantine", help="Where rejected rows go."),
-    models_dir: Path = typer.Option(DEFAULT.models, "--models", help="Where NAME[/VERSION] is looked up."),
+    models_dir: Path = typer.Option(DEFAULT.models, "--models", help="Where a model NAME is looked up."),
     threshold: str = typer.Option("default", "--threshold",
                                   help="default (the model card's), a number, or dynamic (telemanom)."),
     rescore: bool = typer.Option(False, "--rescore", help="Score inputs again even if the ledger has them."),
