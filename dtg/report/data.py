@@ -44,9 +44,10 @@ def read_folder(folder: Path, columns: tuple[str, ...], what: str,
                 optional: tuple[str, ...] = (), filter: ds.Expression | None = None) -> pa.Table | None:
     """All Parquet files under `folder` as one table with `columns` (+ `optional` ones where present).
 
-    Returns None when the folder does not exist or holds no files. Partition folders are not parsed.
+    `folder` may also be one Parquet file. Returns None when it does not exist or holds no files.
+    Partition folders are not parsed.
     """
-    if not folder.is_dir():
+    if not folder.exists():
         return None
     try:
         dataset = ds.dataset(folder, format="parquet", partitioning=None)
@@ -272,8 +273,13 @@ def valid_positions(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 
 
 def count_events(events_dir: Path, spans: dict[str, tuple[int, int]]) -> dict[str, int] | None:
-    """Dangerous-driving events per vehicle that start inside that vehicle's scored span; None if no folder."""
-    table = read_folder(events_dir, ("vehicle_id", "start"), "events")
+    """Dangerous-driving events per vehicle that start inside that vehicle's scored span; None if no folder.
+
+    `dtg events` writes `events.parquet` (one row per event) beside `summary.parquet`; only the former
+    is read. A folder without it is read whole (every file must then be an events table).
+    """
+    single = events_dir / "events.parquet"
+    table = read_folder(single if single.is_file() else events_dir, ("vehicle_id", "start"), "events")
     if table is None:
         return None
     vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
