@@ -309,3 +309,33 @@ def _delay_stats(delays: np.ndarray) -> dict[str, float | None]:
         return {"delay_mean_s": None, "delay_median_s": None, "delay_max_s": None}
     return {"delay_mean_s": float(np.mean(delays)), "delay_median_s": float(np.median(delays)),
             "delay_max_s": float(np.max(delays))}
+
+
+# ---------------------------------------------------------------- window classification
+
+
+def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Per-class precision, recall, F1 and support of class-index decisions, plus accuracy and macro F1
+    (the mean F1 over classes that occur in `y_true`)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    k = len(classes)
+    confusion = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    tp = np.diag(confusion)
+    support = confusion.sum(axis=1)
+    predicted = confusion.sum(axis=0)
+    out: dict[str, Any] = {"classes": {}}
+    f1s = []
+    for i, name in enumerate(classes):
+        p = tp[i] / predicted[i] if predicted[i] else 0.0
+        r = tp[i] / support[i] if support[i] else 0.0
+        f = f_beta(p, r, 1.0)
+        out["classes"][name] = {"precision": float(p), "recall": float(r), "f1": float(f),
+                                "support": int(support[i]), "predicted": int(predicted[i])}
+        if support[i]:
+            f1s.append(f)
+    out["accuracy"] = float(tp.sum() / len(y_true)) if len(y_true) else 0.0
+    out["macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+    out["windows"] = int(len(y_true))
+    out["confusion"] = confusion.tolist()
+    return out

@@ -17,6 +17,7 @@ from dtg.models.base import TARGETS, WindowModel, window_errors
 MODULES: dict[str, str] = {
     "lstm-ae": "lstm_ae",
     "lstm-forecaster": "lstm_forecaster",
+    "lstm-classifier": "lstm_classifier",
     "mlp-ae": "mlp_ae",
 }
 
