@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "score",
     "run",
     "report",
+    "lab",
 )
 
 _state = {"debug": False}
