@@ -172,13 +172,13 @@ def _read_json(path: Path) -> Any:
 
 
 def _threshold(obj: Any) -> tuple[float | None, str]:
-    """A scalar threshold and its kind from a card/threshold entry: a number or {"kind", "value"}."""
+    """A scalar threshold and its kind from a card/threshold entry: a number or {"kind"|"method", "value"}."""
     if isinstance(obj, bool) or obj is None:
         return None, "unknown"
     if isinstance(obj, (int, float)):
         return float(obj), "fixed"
     if isinstance(obj, dict):
-        kind = str(obj.get("kind", "fixed"))
+        kind = str(obj.get("kind") or obj.get("method") or "fixed")
         value = obj.get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
             return float(value), kind

@@ -152,7 +152,11 @@ def _track(ax, p: PanelData) -> None:
                linewidth=0.8)
     mid = float(np.nanmean(lat))
     ax.set_aspect(1.0 / max(np.cos(np.radians(mid)), 0.1), adjustable="datalim")
+    from matplotlib.ticker import MaxNLocator
+
     ax.ticklabel_format(useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.yaxis.set_major_locator(MaxNLocator(6))
     ax.tick_params(labelsize=7.5)
     ax.set_xlabel("longitude °E")
     ax.set_ylabel("latitude °N")

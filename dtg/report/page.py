@@ -90,8 +90,7 @@ th { background:#eef1f5; font-size:12px; color:var(--muted); text-transform:uppe
 td.n, th.n { text-align:right; }
 tr:last-child td { border-bottom:none; }
 tbody tr:hover { background:#fafbfc; }
-.scroll { max-height:560px; overflow:auto; border-radius:8px; }
-.scroll th { position:sticky; top:0; }
+table.anomalies th { position:sticky; top:0; }
 figure { margin:0 0 18px; background:#fff; border:1px solid var(--line); border-radius:10px; padding:10px 12px; }
 figure img { width:100%; height:auto; display:block; }
 figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
@@ -178,8 +177,8 @@ def _anomaly_table(page: Page) -> str:
         num = f'<a href="#a{rank}">{rank}</a>' if rank in shown else str(rank)
         rows.append(f'<tr><td class="n">{num}</td><td>{html.escape(vehicle)}</td><td>{start}</td><td>{end}</td>'
                     f'<td class="n">{dur:,.0f}</td><td class="n">{peak:.4g}</td><td>{html.escape(top)}</td></tr>')
-    return (f'<div class="scroll"><table class="anomalies"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+    return (f'<table class="anomalies"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
 
 
 def render(page: Page) -> str:
