@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,6 @@ class CriteriaSet:
             return self
         if not (limit > 0 and math.isfinite(limit)):
             raise DtgError(f"speed limit must be a positive number of km/h, got {limit}", field="speed_limit")
-        from dataclasses import replace
         return replace(self, by_type={k: replace(c, speed_limit=float(limit)) for k, c in self.by_type.items()})
 
 
