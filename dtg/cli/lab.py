@@ -57,13 +57,14 @@ def optimizers_command(
     from dtg.lab import report, study
 
     torch.set_num_threads(1)
-    rates = parse_lr_overrides(lr or [])
-    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    overrides = parse_lr_overrides(lr or [])
+    rates = study.learning_rates(overrides)  # validates names and values before any work
+    names = study.optimizer_names(only.split(",") if only else None)
     if tune:
         log("tuning learning rates on the grid (beale + valley)...")
-        rates = {**study.tune_learning_rates(names), **rates}
+        rates = {**rates, **study.tune_learning_rates(names), **study.learning_rates(overrides)}
     functions = study.resolve_functions(function.value)
-    log(f"running {len(names or study.LEARNING_RATES)} optimizers x {len(functions)} function(s), {steps} steps")
+    log(f"running {len(names)} optimizers x {len(functions)} function(s), {steps} steps")
     runs = study.run_study(functions, steps=steps, names=names, rates=rates)
     summary = report.write_study(runs, functions, out)
     emit(summary, as_json, human=lambda s: study.to_markdown(s["results"]) + "\n" +

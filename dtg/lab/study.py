@@ -90,27 +90,30 @@ def run_optimizer(fn: TestFunction, name: str, lr: float, steps: int) -> Run:
     """
     theta = torch.tensor(fn.start, dtype=torch.float64, requires_grad=True)
     opt = optimizers.build(name, [theta], lr=lr)
-    path = [theta.detach().numpy().copy()]
-    with torch.no_grad():
-        losses = [float(fn.fn(theta[0], theta[1]))]
-    hit = 0 if losses[0] <= fn.target else None
+    path: list[np.ndarray] = []
+    losses: list[float] = []
+    hit: int | None = None
     diverged = escaped = False
-    for step in range(1, steps + 1):
-        opt.zero_grad()
-        fn.fn(theta[0], theta[1]).backward()
-        opt.step()
+    for step in range(steps + 1):
         point = theta.detach().numpy().copy()
-        with torch.no_grad():
-            loss = float(fn.fn(theta[0], theta[1]))
+        if step < steps:
+            loss_t = fn.fn(theta[0], theta[1])
+        else:
+            with torch.no_grad():
+                loss_t = fn.fn(theta[0], theta[1])
+        loss = loss_t.item()
         path.append(point)
         losses.append(loss)
         if hit is None and loss <= fn.target:
             hit = step
-        left = not math.isfinite(loss) or not np.isfinite(point).all() or float(np.hypot(*point)) > fn.radius
-        if left:
+        if not math.isfinite(loss) or not np.isfinite(point).all() or float(np.hypot(*point)) > fn.radius:
             diverged = fn.bounded or not math.isfinite(loss)
             escaped = not diverged
             break
+        if step < steps:
+            theta.grad = None
+            loss_t.backward()
+            opt.step()
     return Run(fn.name, name, lr, steps, np.array(path), np.array(losses), hit, diverged, escaped)
 
 
@@ -119,6 +122,14 @@ def resolve_functions(name: str) -> list[TestFunction]:
     if name.strip().lower() == "all":
         return list(FUNCTIONS.values())
     return [lookup("function", FUNCTIONS, name)[1]]
+
+
+def optimizer_names(names: Iterable[str] | None = None) -> list[str]:
+    """Canonical names for `names` (blank entries dropped); None or empty means all nine, in registry order."""
+    given = [n for n in (names or []) if n.strip()]
+    if not given:
+        return list(optimizers.OPTIMIZERS)
+    return [lookup("optimizer", optimizers.OPTIMIZERS, n)[0] for n in given]
 
 
 def learning_rates(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
@@ -142,7 +153,7 @@ def run_study(
     if steps < 1:
         raise DtgError(f"steps must be at least 1, got {steps}", field="steps")
     rates = learning_rates(rates)
-    chosen = [lookup("optimizer", optimizers.OPTIMIZERS, n)[0] for n in (names or optimizers.OPTIMIZERS)]
+    chosen = optimizer_names(names)
     return [run_optimizer(fn, name, rates[name], steps) for fn in functions for name in chosen]
 
 
@@ -223,7 +234,7 @@ def tune_learning_rates(
     This is how LEARNING_RATES was chosen (`dtg lab optimizers --tune` reruns it).
     """
     fns = [FUNCTIONS[f] for f in functions]
-    chosen = [lookup("optimizer", optimizers.OPTIMIZERS, n)[0] for n in (names or optimizers.OPTIMIZERS)]
+    chosen = optimizer_names(names)
     best: dict[str, float] = {}
     for name in chosen:
         scores = [(tuning_score(run_optimizer(fn, name, lr, steps) for fn in fns), lr) for lr in sorted(grid)]
