@@ -268,15 +268,18 @@ def kst_dates(ms: np.ndarray) -> np.ndarray:
 
 def partitions(table: pa.Table, time_column: str) -> list[tuple[str, str, pa.Table]]:
     """Split a (vehicle, time)-sorted output table into (vehicle_id, date, rows) partitions, in order."""
+    import pyarrow.compute as pc
+
     if table.num_rows == 0:
         return []
-    vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
-    ms = table.column(time_column).cast(pa.int64()).to_numpy()
-    dates = kst_dates(ms)
-    keys = np.char.add(np.char.add(vid.astype(str), "\x00"), dates)
-    change = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    ends = np.append(change[1:], len(keys))
-    return [(str(vid[a]), str(dates[a]), table.slice(a, b - a)) for a, b in zip(change, ends)]
+    codes = pc.dictionary_encode(table.column("vehicle_id")).combine_chunks()
+    vidx = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    names = codes.dictionary.to_pylist()
+    days = (table.column(time_column).cast(pa.int64()).to_numpy() + KST_OFFSET_MS) // MS_PER_DAY
+    change = np.flatnonzero(np.concatenate(([True], (np.diff(vidx) != 0) | (np.diff(days) != 0))))
+    ends = np.append(change[1:], table.num_rows)
+    dates = days[change].astype("datetime64[D]").astype(str)
+    return [(names[vidx[a]], str(d), table.slice(a, b - a)) for a, b, d in zip(change, ends, dates)]
 
 
 def sort_keys(table: pa.Table, time_column: str) -> pa.Table:

@@ -1,0 +1,124 @@
+"""Benchmark: end-to-end `dtg score` throughput next to bare model inference on the same windows.
+
+    .venv/bin/python benchmarks/score.py [--model lstm-ae] [--batch-size 4096] [--threads 1] [--repeat 3]
+
+On the bundled sample fleet (data/sample: 4 logs, ~23,000 seconds), in a scratch workspace:
+1. end to end: `run_score` on the sample files from an empty workspace — hashing, ingest into the
+   lake (read, validate, quarantine), window sets with lake context, the model, per-second maxima,
+   thresholds, intervals, Parquet outputs, ledger commits;
+2. the scoring job alone: `run_score` over the lake partitions (no ingest) into a fresh ledger;
+3. bare inference: the same windows, already scaled in memory, through the model in batches of the
+   same size under `torch.inference_mode()` — the ceiling of the job.
+Each figure is windows/s (best of `--repeat`); the ratios are against (3), measured in the same run.
+The model is untrained (throughput does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dtg.lake import Lake  # noqa: E402
+from dtg.readers import read_source  # noqa: E402
+from dtg.scoring import load_scorer, run_score, window_errors_batched  # noqa: E402
+from dtg.windowset import build_window_set  # noqa: E402
+
+FEATURES = ("speed", "rpm", "brake", "lat")
+SIZE = 20
+
+
+def publish_model(models: Path, logs: list[Path], kind: str) -> Path:
+    """An untrained `kind` model whose card carries a scaler fitted on the sample's windows."""
+    import pyarrow as pa
+    import torch
+
+    from dtg.models import build
+    from dtg.registry import publish
+    from dtg.splits import SplitSpec
+
+    torch.manual_seed(0)
+    table = pa.concat_tables([read_source(p).table for p in logs])
+    ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec((0.8, 0.2), "time", 0))
+    model = build(kind, len(FEATURES), SIZE)
+    card = {"model": {"type": kind, "config": model.config_dict()}, "target": model.target,
+            "features": list(FEATURES), "size": SIZE, "stride": 1, "max_gap": 1, "scaler": ws.scaler.to_dict(),
+            "threshold": {"value": 0.05}, "training": {"loss": "mse"}}
+    return publish(models, "bench", model, card)
+
+
+def end_to_end(work: Path, logs: list[Path], model: Path, batch_size: int, lake_only: bool = False) -> tuple[float, int]:
+    """Seconds and windows of one `run_score` from a fresh ledger (and a fresh lake unless lake_only)."""
+    for name in ("scores", "ledger.sqlite", "ledger.sqlite.lock") + (() if lake_only else ("lake", "quarantine")):
+        p = work / name
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    summary = run_score([] if lake_only else logs, model, lake_dir=work / "lake", out_dir=work / "scores",
+                        ledger_path=work / "ledger.sqlite", quarantine_dir=work / "quarantine",
+                        batch_size=batch_size, device="cpu")
+    seconds = time.perf_counter() - t0
+    if summary.files_failed:
+        raise SystemExit(f"scoring failed: {summary.errors}")
+    return seconds, summary.windows_scored
+
+
+def bare_inference(work: Path, model: Path, batch_size: int) -> tuple[float, int]:
+    """Seconds to run the model over every window of the lake (scaled in memory beforehand)."""
+    scorer = load_scorer(model, device="cpu")
+    table = Lake(work / "lake").read(columns=["vehicle_id", "ts", *FEATURES])
+    ws = build_window_set(table, size=SIZE, features=FEATURES, split=None, scaler=scorer.scaler)
+    scaled = np.ascontiguousarray(ws.scaled)
+    starts = np.asarray(ws.starts)
+    t0 = time.perf_counter()
+    window_errors_batched(scorer, scaled, starts, batch_size)
+    return time.perf_counter() - t0, len(starts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="lstm-ae")
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI machines have 2 cores)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--sample", type=Path, default=ROOT / "data" / "sample")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logs = sorted(p for p in args.sample.iterdir() if p.suffix in (".dtg", ".csv"))
+    with tempfile.TemporaryDirectory(prefix="dtg-bench-score-") as tmp:
+        work = Path(tmp)
+        model = publish_model(work / "models", logs, args.model)
+        results = {}
+        for name, fn in (("end_to_end", lambda: end_to_end(work, logs, model, args.batch_size)),
+                         ("job_on_lake", lambda: end_to_end(work, logs, model, args.batch_size, lake_only=True)),
+                         ("bare_inference", lambda: bare_inference(work, model, args.batch_size))):
+            runs = [fn() for _ in range(args.repeat)]
+            seconds, windows = min(runs)
+            results[name] = {"seconds": round(seconds, 3), "windows": windows, "windows_per_s": round(windows / seconds)}
+    bare = results["bare_inference"]["windows_per_s"]
+    for r in results.values():
+        r["ratio_to_bare"] = round(r["windows_per_s"] / bare, 3)
+    print(f"dtg score benchmark: model {args.model}, batch {args.batch_size}, torch threads {args.threads}, "
+          f"{len(logs)} sample logs; {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+          f"torch {torch.__version__}", file=sys.stderr)
+    print(f"{'':<16}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
+    for name, r in results.items():
+        print(f"{name:<16}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r['ratio_to_bare']:>8.2f}",
+              file=sys.stderr)
+    print(json.dumps({"model": args.model, "batch_size": args.batch_size, "threads": args.threads, **results}))
+
+
+if __name__ == "__main__":
+    main()
