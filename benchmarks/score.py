@@ -38,7 +38,7 @@ FEATURES = ("speed", "rpm", "brake", "lat")
 SIZE = 20
 
 
-def publish_model(models: Path, logs: list[Path], kind: str) -> Path:
+def publish_model(models: Path, logs: list[Path], kind: str, config: dict | None = None) -> Path:
     """An untrained `kind` model whose card carries a scaler fitted on the sample's windows."""
     import pyarrow as pa
     import torch
@@ -50,7 +50,7 @@ def publish_model(models: Path, logs: list[Path], kind: str) -> Path:
     torch.manual_seed(0)
     table = pa.concat_tables([read_source(p).table for p in logs])
     ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec((0.8, 0.2), "time", 0))
-    model = build(kind, len(FEATURES), SIZE)
+    model = build(kind, len(FEATURES), SIZE, **(config or {}))
     card = {"model": {"type": kind, "config": model.config_dict()}, "target": model.target,
             "features": list(FEATURES), "size": SIZE, "stride": 1, "max_gap": 1, "scaler": ws.scaler.to_dict(),
             "threshold": {"value": 0.05}, "training": {"loss": "mse"}}
@@ -87,6 +87,7 @@ def bare_inference(work: Path, model: Path, batch_size: int) -> tuple[float, int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lstm-ae")
+    ap.add_argument("--config", default="{}", help='model options as JSON, e.g. \'{"hidden": 64, "layers": 2}\'')
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI machines have 2 cores)")
     ap.add_argument("--repeat", type=int, default=3)
@@ -99,7 +100,7 @@ def main() -> None:
     logs = sorted(p for p in args.sample.iterdir() if p.suffix in (".dtg", ".csv"))
     with tempfile.TemporaryDirectory(prefix="dtg-bench-score-") as tmp:
         work = Path(tmp)
-        model = publish_model(work / "models", logs, args.model)
+        model = publish_model(work / "models", logs, args.model, json.loads(args.config))
         results = {}
         for name, fn in (("end_to_end", lambda: end_to_end(work, logs, model, args.batch_size)),
                          ("job_on_lake", lambda: end_to_end(work, logs, model, args.batch_size, lake_only=True)),
@@ -110,14 +111,14 @@ def main() -> None:
     bare = results["bare_inference"]["windows_per_s"]
     for r in results.values():
         r["ratio_to_bare"] = round(r["windows_per_s"] / bare, 3)
-    print(f"dtg score benchmark: model {args.model}, batch {args.batch_size}, torch threads {args.threads}, "
+    print(f"dtg score benchmark: model {args.model} {args.config}, batch {args.batch_size}, torch threads {args.threads}, "
           f"{len(logs)} sample logs; {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
           f"torch {torch.__version__}", file=sys.stderr)
     print(f"{'':<16}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
     for name, r in results.items():
         print(f"{name:<16}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r['ratio_to_bare']:>8.2f}",
               file=sys.stderr)
-    print(json.dumps({"model": args.model, "batch_size": args.batch_size, "threads": args.threads, **results}))
+    print(json.dumps({"model": args.model, "config": json.loads(args.config), "batch_size": args.batch_size, "threads": args.threads, **results}))
 
 
 if __name__ == "__main__":

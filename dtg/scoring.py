@@ -542,7 +542,7 @@ def run_score(
 
     from dtg.atomic import write_json
     from dtg.lake import Lake
-    from dtg.ledger import Ledger, commit, recover
+    from dtg.ledger import Ledger, recover
     from dtg.lock import RunLock
     from dtg.thresholds import from_spec
 
@@ -594,30 +594,73 @@ def run_score(
                 continue
             todo.append((inp, keys))
 
-        # 2. Score each, then commit its outputs (exactly once).
-        for inp, keys in todo:
-            try:
-                outputs, computed = score_input(scorer, lake, keys, thr, batch_size)
-                moves = write_temp_outputs(outputs, out_dir, inp.digest, scorer.tag, run_id)
-            except DtgError as exc:
-                _failed(ledger, summary, inp, scorer, exc, run_id, say)
-                continue
-            previous = ledger.get(inp.digest, scorer.model_id)
-            superseded = ledger.superseded(inp.identity, scorer.model_id, inp.digest)
-            remove = [p for e in superseded for p in e.outputs] + (previous.outputs if previous else [])
-            counts = {"rows": outputs.seconds.num_rows, "windows": outputs.windows.num_rows,
-                      "anomalies": outputs.anomalies.num_rows}
-            commit(ledger, inp.digest, scorer.model_id, moves, remove, [e.input_hash for e in superseded], counts)
-            summary.files_new += 1
-            summary.windows_scored += computed
-            summary.seconds_scored += outputs.seconds.num_rows
-            summary.anomalies_total += outputs.anomalies.num_rows
-            room = SUMMARY_ANOMALY_LIMIT - len(summary.anomalies)
-            if room > 0:
-                summary.anomalies.extend(interval_records(outputs.anomalies, room))
-            say(f"scored {inp.name}: {outputs.seconds.num_rows} seconds, {outputs.windows.num_rows} windows, "
-                f"{outputs.anomalies.num_rows} anomalies")
+        # 2. Score each input; a writer thread writes and commits the previous one's outputs meanwhile.
+        with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
+            for inp, keys in todo:
+                try:
+                    outputs, computed = score_input(scorer, lake, keys, thr, batch_size)
+                except DtgError as exc:
+                    committer.fail(inp, exc)
+                    continue
+                committer.submit(inp, outputs, computed)
     return summary
+
+
+class _Committer:
+    """Writes and commits inputs' outputs in one background thread, one input at a time and in order,
+    so file I/O overlaps the model's work on the next input. At most one input waits (bounded memory).
+    Only this thread touches the ledger while it runs."""
+
+    def __init__(self, ledger: Any, out_dir: Path, scorer: Scorer, run_id: str, summary: ScoreSummary,
+                 say: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ledger, self.out_dir, self.scorer, self.run_id = ledger, out_dir, scorer, run_id
+        self.summary, self.say = summary, say
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-commit")
+        self._pending: Any = None
+
+    def _enqueue(self, fn: Any, *args: Any) -> None:
+        if self._pending is not None:
+            self._pending.result()  # re-raises the writer's error here
+        self._pending = self._pool.submit(fn, *args)
+
+    def submit(self, inp: Input, outputs: Outputs, computed: int) -> None:
+        self._enqueue(self._commit, inp, outputs, computed)
+
+    def fail(self, inp: Input, exc: DtgError) -> None:
+        self._enqueue(_failed, self.ledger, self.summary, inp, self.scorer, exc, self.run_id, self.say)
+
+    def _commit(self, inp: Input, outputs: Outputs, computed: int) -> None:
+        from dtg.ledger import commit
+
+        ledger, model, summary = self.ledger, self.scorer.model_id, self.summary
+        moves = write_temp_outputs(outputs, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
+        previous = ledger.get(inp.digest, model)
+        superseded = ledger.superseded(inp.identity, model, inp.digest)
+        remove = [p for e in superseded for p in e.outputs] + (previous.outputs if previous else [])
+        counts = {"rows": outputs.seconds.num_rows, "windows": outputs.windows.num_rows,
+                  "anomalies": outputs.anomalies.num_rows}
+        commit(ledger, inp.digest, model, moves, remove, [e.input_hash for e in superseded], counts)
+        summary.files_new += 1
+        summary.windows_scored += computed
+        summary.seconds_scored += outputs.seconds.num_rows
+        summary.anomalies_total += outputs.anomalies.num_rows
+        room = SUMMARY_ANOMALY_LIMIT - len(summary.anomalies)
+        if room > 0:
+            summary.anomalies.extend(interval_records(outputs.anomalies, room))
+        self.say(f"scored {inp.name}: {outputs.seconds.num_rows} seconds, {outputs.windows.num_rows} windows, "
+                 f"{outputs.anomalies.num_rows} anomalies")
+
+    def __enter__(self) -> "_Committer":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        try:
+            if self._pending is not None and exc_type is None:
+                self._pending.result()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _failed(ledger: Any, summary: ScoreSummary, inp: Input, scorer: Scorer, exc: DtgError, run_id: str,
