@@ -82,12 +82,13 @@ def write_report(scores_dir: str | Path, out_path: str | Path, lake_dir: str | P
         fleet=fleet, anomaly_rows=rows, panels=panels, has_events=has_events, notes=notes,
     )
     if fleet:
+        groups = anomalies.groups()
         shown = fleet[:TIMELINE_MAX_VEHICLES]
         if len(fleet) > len(shown):
             notes.append(f"The timeline shows the {len(shown)} vehicles with the most anomalies of {len(fleet)}.")
         page.timeline = figures.fleet_timeline(
             [r.vehicle for r in shown], [seconds.ts[seconds.of(r.vehicle)] for r in shown],
-            [_intervals_of(anomalies, r.vehicle) for r in shown])
+            [(anomalies.start[groups.get(r.vehicle, [])], anomalies.end[groups.get(r.vehicle, [])]) for r in shown])
     if model.history is not None and len(model.history["epoch"]):
         page.losses = figures.loss_curves(model.history, f"Training loss · {page.model}")
     else:
@@ -126,34 +127,29 @@ def applied_threshold(model: ModelInfo, seconds: Seconds) -> tuple[float | None,
     return None, f"varies per point (dynamic{card})"
 
 
-def _intervals_of(anomalies: Anomalies, vehicle: str) -> tuple[np.ndarray, np.ndarray]:
-    mask = anomalies.vehicle_id == vehicle
-    return anomalies.start[mask], anomalies.end[mask]
-
-
 def _fleet(anomalies: Anomalies, seconds: Seconds, lake: Path | None, events_dir: Path | None) -> list[FleetRow]:
     """Per vehicle: scored span, hours, anomalies, flagged seconds, distance and events."""
-    vehicles = sorted(set(seconds.vehicles) | set(anomalies.vehicle_id.tolist()))
+    groups = anomalies.groups()
+    vehicles = sorted(set(seconds.vehicles) | set(groups))
+    none = np.zeros(0, dtype=np.int64)
     spans: dict[str, tuple[int, int]] = {}
     for v in vehicles:
-        sl = seconds.of(v)
-        ts = seconds.ts[sl]
-        a_start, a_end = _intervals_of(anomalies, v)
-        lo = [ts[0]] if len(ts) else []
-        hi = [ts[-1]] if len(ts) else []
-        spans[v] = (int(min(lo + a_start.tolist())), int(max(hi + a_end.tolist())))
+        ts = seconds.ts[seconds.of(v)]
+        rows = groups.get(v, none)
+        lo = [int(ts[0])] if len(ts) else []
+        hi = [int(ts[-1])] if len(ts) else []
+        spans[v] = (min(lo + anomalies.start[rows].tolist()), max(hi + anomalies.end[rows].tolist()))
     distances = _distances(lake, spans) if lake is not None and spans else {}
     events = count_events(events_dir, spans) if events_dir is not None else None
-    rows = []
+    fleet = []
     for v in vehicles:
         sl = seconds.of(v)
-        rows.append(FleetRow(
+        fleet.append(FleetRow(
             vehicle=v, first=spans[v][0], last=spans[v][1], hours=(sl.stop - sl.start) / 3600.0,
-            anomalies=int(np.count_nonzero(anomalies.vehicle_id == v)),
-            anomalous_s=int(np.count_nonzero(seconds.is_anomaly[sl])),
+            anomalies=len(groups.get(v, none)), anomalous_s=int(np.count_nonzero(seconds.is_anomaly[sl])),
             distance_km=distances.get(v), events=None if events is None else events.get(v, 0)))
-    rows.sort(key=lambda r: (-r.anomalies, -r.anomalous_s, r.vehicle))
-    return rows
+    fleet.sort(key=lambda r: (-r.anomalies, -r.anomalous_s, r.vehicle))
+    return fleet
 
 
 def _distances(lake: Path, spans: dict[str, tuple[int, int]]) -> dict[str, float]:
@@ -194,6 +190,8 @@ def _panel(i: int, anomalies: Anomalies, seconds: Seconds, threshold: float | No
                 if c in table.column_names else np.full(len(ts), np.nan)
                 for c in ("speed", "rpm", "brake", "lat", "lon"))
     sl = seconds.of(vehicle, view[0], view[1])
+    shown = np.concatenate([ts, seconds.ts[sl], [start, end]])
+    view = (max(view[0], int(shown.min()) - 5000), min(view[1], int(shown.max()) + 6000))  # no empty margins
     top = anomalies.top_feature[i]
     peak = float(anomalies.peak_score[i])
     title = (f"#{i + 1}  {vehicle}  ·  {local_text(start)} – {local_text(end)[11:]}  ({duration:,.0f} s)  ·  "
@@ -201,6 +199,6 @@ def _panel(i: int, anomalies: Anomalies, seconds: Seconds, threshold: float | No
     png = figures.anomaly_panel(figures.PanelData(
         title=title, start=start, end=end, ts=ts, speed=speed, rpm=rpm, brake=brake, lat=lat, lon=lon,
         score_ts=seconds.ts[sl], score=seconds.score[sl], threshold=threshold, view=view))
-    caption = (f"Shaded: the anomalous interval ({duration:,.0f} s); shown with {context_ms // 1000} s of context "
-               f"either side. GPS track: grey context, red the interval.")
+    caption = (f"Shaded: the anomalous interval ({duration:,.0f} s); shown with up to {context_ms // 1000} s of "
+               f"context either side. GPS track: grey context, red the interval.")
     return Panel(i + 1, png, caption)

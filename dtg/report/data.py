@@ -89,6 +89,15 @@ class Anomalies:
     def __len__(self) -> int:
         return len(self.start)
 
+    def groups(self) -> dict[str, np.ndarray]:
+        """Row indices of each vehicle's intervals (in peak order), from one sort rather than a scan per vehicle."""
+        if not len(self):
+            return {}
+        names, inverse = np.unique(self.vehicle_id.astype(str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        cuts = np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1]
+        return dict(zip(names.tolist(), np.split(order, cuts)))
+
     @property
     def duration_s(self) -> np.ndarray:
         """Seconds covered by each interval (its end second included)."""
@@ -282,9 +291,11 @@ def count_events(events_dir: Path, spans: dict[str, tuple[int, int]]) -> dict[st
     table = read_folder(single if single.is_file() else events_dir, ("vehicle_id", "start"), "events")
     if table is None:
         return None
-    vid = np.asarray(table.column("vehicle_id").to_pylist(), dtype=object)
+    names, inverse = np.unique(np.asarray(table.column("vehicle_id").to_pylist(), dtype=str), return_inverse=True)
+    lo = np.array([spans.get(n, (1, 0))[0] for n in names.tolist()], dtype=np.int64)  # per vehicle, not per row
+    hi = np.array([spans.get(n, (1, 0))[1] for n in names.tolist()], dtype=np.int64)
     start = epoch_ms(table.column("start"))
-    counts: dict[str, int] = {}
-    for vehicle, (lo, hi) in spans.items():
-        counts[vehicle] = int(np.count_nonzero((vid == vehicle) & (start >= lo) & (start <= hi)))
-    return counts
+    inside = (start >= lo[inverse]) & (start <= hi[inverse])
+    per_name = np.bincount(inverse[inside], minlength=len(names))
+    found = dict(zip(names.tolist(), per_name.tolist()))
+    return {v: int(found.get(v, 0)) for v in spans}

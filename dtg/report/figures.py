@@ -124,7 +124,7 @@ def anomaly_panel(p: PanelData) -> bytes:
                              label=f"threshold {p.threshold:.4g}")
         ax_score.set_ylabel("score")
         ax_score.set_ylim(bottom=0)
-        ax_score.legend(loc="upper right", ncols=2)
+        ax_score.legend(loc="best", ncols=2, frameon=True, framealpha=0.9, edgecolor="none")
         _time_axis(ax_score, f"time ({TZ}, {str(t0)[:10]})")
 
         _track(ax_map, p)
@@ -152,11 +152,12 @@ def _track(ax, p: PanelData) -> None:
                linewidth=0.8)
     mid = float(np.nanmean(lat))
     ax.set_aspect(1.0 / max(np.cos(np.radians(mid)), 0.1), adjustable="datalim")
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-    ax.ticklabel_format(useOffset=False, style="plain")
     ax.xaxis.set_major_locator(MaxNLocator(4))
     ax.yaxis.set_major_locator(MaxNLocator(6))
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.4f}"))  # 4 decimals: about 10 m
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.4f}"))
     ax.tick_params(labelsize=7.5)
     ax.set_xlabel("longitude °E")
     ax.set_ylabel("latitude °N")

@@ -92,6 +92,7 @@ tr:last-child td { border-bottom:none; }
 tbody tr:hover { background:#fafbfc; }
 table.anomalies th { position:sticky; top:0; }
 figure { margin:0 0 18px; background:#fff; border:1px solid var(--line); border-radius:10px; padding:10px 12px; }
+table + figure { margin-top:14px; }
 figure img { width:100%; height:auto; display:block; }
 figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
 .pair { display:grid; grid-template-columns:1fr 1fr; gap:14px; }

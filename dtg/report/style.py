@@ -87,5 +87,5 @@ def png_bytes(fig: Any) -> bytes:
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.12)
+    fig.savefig(buf, format="png")  # constrained layout already fits; "tight" would draw twice
     return buf.getvalue()
