@@ -140,3 +140,11 @@ def test_history_with_a_non_number_names_line_and_field(tmp_path):
     with pytest.raises(DtgError) as err:
         load_history(path)
     assert (err.value.line, err.value.field) == (3, "train_loss")
+
+
+def test_a_threshold_recorded_by_the_run_wins_over_the_cards(tmp_path):
+    card = {"threshold": {"method": "percentile", "value": 0.7}}
+    (tmp_path / "model.json").write_text(json.dumps({"card": card, "threshold": {"kind": "fixed", "value": 0.3}}))
+    assert load_model_info(tmp_path).threshold == 0.3
+    (tmp_path / "model.json").write_text(json.dumps({"card": card, "threshold": "default"}))
+    assert load_model_info(tmp_path).threshold == 0.7

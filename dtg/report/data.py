@@ -236,7 +236,9 @@ def load_model_info(scores_dir: Path, model_dir: Path | None = None) -> ModelInf
         model_dir = scores_dir / model_dir if (scores_dir / model_dir).exists() else model_dir
     if model_dir is not None and (model_dir / "card.json").is_file() and not card:
         card = _read_json(model_dir / "card.json")
-    threshold, kind = _threshold(meta.get("threshold", card.get("threshold")))
+    threshold, kind = _threshold(meta.get("threshold"))  # the value a run applied, if it recorded one
+    if threshold is None and kind != "dynamic":
+        threshold, kind = _threshold(card.get("threshold"))
     name = str(card.get("name") or (model_dir.parent.name if model_dir else "") or "unknown model")
     version = str(card.get("version") or (model_dir.name if model_dir else ""))
     history = load_history(model_dir / "history.csv") if model_dir is not None else None
