@@ -101,3 +101,14 @@ class ReadResult:
 def display_name(path: str | Path) -> str:
     """How a source file is named in rows, quarantine records and errors."""
     return str(path)
+
+
+def canonical(table: pa.Table) -> pa.Table:
+    """`schema.conform`, except that absent signal columns (speed, rpm, ... are nullable) become nulls:
+    a CSV without an RPM column is still a log. vehicle_id, ts and provenance must be present."""
+    from dtg import schema
+
+    missing = [c for c in schema.SIGNALS if c not in table.column_names]
+    for name in missing:
+        table = table.append_column(name, pa.nulls(table.num_rows, schema.BY_NAME[name].type))
+    return schema.conform(table)

@@ -25,7 +25,7 @@ import pyarrow.csv as pcsv
 from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import encoding as enc
-from dtg.readers.base import RawLines, ReadResult, display_name, line_bounds, rejects_table
+from dtg.readers.base import RawLines, ReadResult, canonical, display_name, line_bounds, rejects_table
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "vehicle_id": ("vehicle", "vehicleid", "vehicle_no", "car_id", "carid", "device_id", "deviceid", "plate",
@@ -140,10 +140,9 @@ def parse_timestamps(text: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
     naive = pc.coalesce(pc.strptime(base, format="%Y-%m-%d %H:%M:%S", unit="ms", error_is_null=True),
                         pc.strptime(base, format="%Y-%m-%d %H:%M", unit="ms", error_is_null=True))
     # strptime rolls 2024-02-30 over to 03-01: require the parsed day to be the written day.
-    written_day = pc.cast(pc.utf8_slice_codeunits(base, 8, 10), pa.int64(), safe=False) \
-        if len(base) else pa.array([], pa.int64())
-    day_ok = pc.fill_null(pc.equal(pc.day(naive), pc.if_else(pc.utf8_is_digit(pc.utf8_slice_codeunits(base, 8, 10)),
-                                                             written_day, -1)), False)
+    day_text = pc.utf8_slice_codeunits(base, 8, 10)
+    written_day = pc.cast(pc.if_else(pc.utf8_is_digit(day_text), day_text, "-1"), pa.int64())
+    day_ok = pc.fill_null(pc.equal(pc.day(naive), written_day), False)
     ms = pc.cast(pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(frac, ""), 3, "0"), 0, 3), pa.int64())
     naive_ms = pc.add(naive.cast(pa.int64()), ms)
     has_zone = pc.not_equal(pc.fill_null(zone, ""), "")
@@ -151,13 +150,11 @@ def parse_timestamps(text: pa.Array, tz: str) -> tuple[pa.Array, np.ndarray]:
     local = pc.assume_timezone(pa.array(pc.fill_null(naive_ms, 0).to_numpy(), pa.timestamp("ms")),
                                timezone=tz, ambiguous="earliest", nonexistent="earliest").cast(pa.int64())
     if pc.any(has_zone).as_py():
-        z = pc.replace_substring(pc.fill_null(zone, ""), ":", "")
+        z = pc.replace_substring(pc.replace_substring(pc.fill_null(zone, ""), ":", ""), "Z", "+0000")
         sign = pc.if_else(pc.starts_with(z, "-"), -1, 1)
         hh = pc.cast(pc.if_else(has_zone, pc.utf8_slice_codeunits(z, 1, 3), "0"), pa.int64(), safe=False)
         mm = pc.cast(pc.if_else(has_zone, pc.utf8_slice_codeunits(z, 3, 5), "0"), pa.int64(), safe=False)
-        is_z = pc.equal(z, "Z")
-        offset_ms = pc.if_else(is_z, 0, pc.multiply(sign, pc.multiply(pc.add(pc.multiply(
-            pc.fill_null(hh, 0), 60), pc.fill_null(mm, 0)), 60_000)))
+        offset_ms = pc.multiply(sign, pc.multiply(pc.add(pc.multiply(hh, 60), mm), 60_000))
         zoned = pc.subtract(pc.fill_null(naive_ms, 0), offset_ms)
         local = pc.if_else(has_zone, zoned, local)
     ts = pa.array(np.asarray(local.to_numpy(zero_copy_only=False), dtype=np.int64), pa.int64()).cast(
@@ -290,7 +287,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
             col = schema.BY_NAME[canon]
             with np.errstate(invalid="ignore"):
                 fail(np.asarray((f != np.round(f)) | (f < col.lo) | (f > col.hi)), f"{canon}_out_of_range")
-            values = pa.array(np.where(np.isfinite(f), np.clip(f, col.lo, col.hi), 0),
+            values = pa.array(np.where(np.isfinite(f), np.round(np.clip(f, col.lo, col.hi)), 0),
                               mask=np.asarray(values.is_null().to_numpy(zero_copy_only=False)))
         out[canon] = values
     for canon in ("vehicle_id", "driver_code", "vehicle_type"):
@@ -303,7 +300,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         out["vehicle_id"] = pa.array([vehicle or Path(name).stem] * n, pa.string())
     out["source_file"] = pa.array([name] * n, pa.string())
     out["source_row"] = pa.array(row_lines, pa.int64())
-    table = schema.conform(pa.table(out))
+    table = canonical(pa.table(out))
     keep = reason == None  # noqa: E711
     good = table.filter(pa.array(keep)) if not keep.all() else table
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from dtg import schema
 from dtg.errors import DtgError
-from dtg.readers.base import ReadResult, display_name, empty_rejects
+from dtg.readers.base import ReadResult, canonical, display_name, empty_rejects
 
 
 def read(path: str | Path, tz: str = schema.TZ, vehicle: str | None = None) -> ReadResult:
@@ -48,7 +48,7 @@ def read(path: str | Path, tz: str = schema.TZ, vehicle: str | None = None) -> R
     table = table.append_column("source_file", pa.array([name] * n, pa.string()))
     table = table.append_column("source_row", pa.array(np.arange(1, n + 1, dtype=np.int64)))
     try:
-        table = schema.conform(table)
+        table = canonical(table)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DtgError(f"a column does not fit the canonical schema: {exc}", file=name) from None
     return ReadResult(path=name, table=table, rejects=empty_rejects(), rows_read=n, format="parquet",
