@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pyarrow as pa
@@ -148,3 +149,35 @@ def test_a_threshold_recorded_by_the_run_wins_over_the_cards(tmp_path):
     assert load_model_info(tmp_path).threshold == 0.3
     (tmp_path / "model.json").write_text(json.dumps({"card": card, "threshold": "default"}))
     assert load_model_info(tmp_path).threshold == 0.7
+
+
+def _timeline_warnings() -> list[str]:
+    from dtg.report import figures
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figures.fleet_timeline(["서울70사1234"], [1000 * np.arange(100)], [(np.array([5000]), np.array([9000]))])
+    return [str(w.message) for w in caught if "Glyph" in str(w.message)]
+
+
+def test_the_shipped_font_draws_hangul_where_the_default_font_cannot(monkeypatch):
+    import dtg.report.style as style
+
+    assert _timeline_warnings() == []
+    default_rc = style.rc
+    monkeypatch.setattr(style, "rc", lambda: {**default_rc(), "font.family": ["DejaVu Sans"]})
+    assert any("HANGUL SYLLABLE SEO" in m for m in _timeline_warnings())  # the glyph check can fail
+
+
+def test_the_shipped_font_is_package_data_with_every_hangul_syllable():
+    from importlib import resources
+
+    from matplotlib.ft2font import FT2Font
+
+    from dtg.report.style import FONT_FILE
+
+    font = resources.files("dtg") / "fonts" / FONT_FILE
+    assert font.is_file() and (resources.files("dtg") / "fonts" / "OFL.txt").is_file()
+    with resources.as_file(font) as path:
+        charmap = FT2Font(str(path)).get_charmap()
+    assert all(c in charmap for c in range(0xAC00, 0xD7A4))  # all 11,172 precomposed syllables
