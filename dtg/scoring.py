@@ -569,7 +569,7 @@ def run_score(
         thr = from_spec(threshold, scorer.threshold)
         lake = Lake(lake_dir)
         write_json(out_dir / "model.json", {"model": scorer.model_id, "model_dir": str(scorer.model_dir),
-                                            "card": scorer.card})
+                                            "card": scorer.card, "threshold": thr.to_dict()})
 
         # 1. Which inputs are new, and ingest the new logs (all of them before scoring any).
         todo: list[tuple[Input, dict[str, np.ndarray]]] = []
