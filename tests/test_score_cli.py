@@ -48,7 +48,9 @@ def test_json_summary_is_one_object_with_the_contract_keys(ws):
     first = summary["anomalies"][0]
     assert set(first) == {"vehicle_id", "start", "end", "peak_score", "top_feature"}
     assert first["start"].endswith("+09:00")
-    assert (ws / "data" / "ledger.sqlite").is_file() and (ws / "data" / "scores" / "model.json").is_file()
+    assert (ws / "data" / "ledger.sqlite").is_file()
+    meta = json.loads((ws / "data" / "scores" / "model.json").read_text())
+    assert meta["model"] == "tiny/v1" and meta["threshold"] == {"kind": "fixed", "value": 0.02}
     again = json.loads(_run("in", "--model", "tiny", "--device", "cpu", "--json").stdout)
     assert (again["files_new"], again["files_skipped"]) == (0, 2)
 
@@ -88,3 +90,18 @@ def test_a_threshold_value_overrides_the_cards(ws):
                            "--json").stdout)
     assert high["files_new"] == 2 and high["anomalies_total"] == 0
     assert not list((ws / "data" / "scores" / "anomalies").rglob("*.parquet"))  # the rescore replaced them
+
+
+def test_without_sources_every_lake_partition_not_yet_scored_is_scored(ws):
+    assert CliRunner().invoke(app, ["ingest", "in", "--json"]).exit_code == 0
+    first = json.loads(_run("--model", "tiny", "--device", "cpu", "--json").stdout)
+    assert first["files_new"] == 1 and first["seconds_scored"] == 400  # one vehicle-day
+    again = json.loads(_run("--model", "tiny", "--device", "cpu", "--json").stdout)
+    assert (again["files_new"], again["files_skipped"]) == (0, 1)
+
+
+def test_report_flag_writes_the_html_report(ws):
+    result = _run("in", "--model", "tiny", "--device", "cpu", "--report", "--json")
+    assert result.exit_code == 0, result.output
+    report = Path(json.loads(result.stdout)["report"])
+    assert report.is_file() and report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
