@@ -9,13 +9,14 @@ scoring alike, so a model's threshold and its scores are always on the same scal
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
 
 from dtg.errors import DtgError
 
+# Window targets: a window reconstructs itself, or forecasts the window one second later.
 TARGETS = ("reconstruct", "next")
 
 
@@ -27,6 +28,28 @@ def window_errors(y_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
     """
     per_feature = ((y_hat - y) ** 2).mean(axis=1)
     return per_feature.mean(axis=1), per_feature
+
+
+def objective(loss: str, target: str) -> tuple[Callable, Callable]:
+    """`(loss_fn, output_fn)` for training with config loss `loss` on a model's `target`.
+
+    `loss_fn(model_output, y)` is what training minimises; `output_fn(model_output)` gives the
+    prediction in the target's (scaled) space, which `window_errors` compares with `y`.
+    For the window targets, `cross-entropy` (and `bce`) is the autoencoder convention: binary
+    cross-entropy of each scaled value in [0, 1], so the model outputs logits and predicts their
+    sigmoid; `mse` compares the raw output. Other targets (a classifier's) use the loss as named.
+    """
+    from dtg.nn import losses
+    from dtg.nn.registry import lookup
+
+    name = lookup("loss", losses.LOSSES, loss)[0]
+    if target in TARGETS and name in ("cross-entropy", "bce"):
+        return losses.get("bce"), torch.sigmoid
+    return losses.get(name), _identity
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def make_config(config_cls: type, model_name: str, options: dict[str, Any]) -> Any:
