@@ -200,7 +200,7 @@ def load_history(path: Path) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     cols: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": []}
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("epoch", "train_loss") if c not in (reader.fieldnames or [])]
         if missing:

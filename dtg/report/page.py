@@ -190,6 +190,7 @@ def render(page: Page) -> str:
         f"threshold {html.escape(page.threshold)} · times in {TZ} · generated {html.escape(page.generated)}</p>",
         "</header>",
         _kpis(page),
+        *(f'<p class="note">{html.escape(n)}</p>' for n in page.notes),
         "<h2>Fleet</h2>",
         _fleet_table(page),
     ]
@@ -206,7 +207,6 @@ def render(page: Page) -> str:
             if png]
     if imgs:
         parts.append('<div class="pair">' + "".join(f"<figure>{i}</figure>" for i in imgs) + "</div>")
-    parts.extend(f'<p class="note">{html.escape(n)}</p>' for n in page.notes)
     parts.append(f"<h2>All anomalies ({len(page.anomaly_rows):,})</h2>")
     parts.append(_anomaly_table(page))
     parts.append('<footer>Made by <code>dtg report</code>. Hangul set in NanumSquare (NAVER, SIL Open Font '
