@@ -22,17 +22,22 @@ __all__ = ["FORMATS", "EXTENSIONS", "REJECT_SCHEMA", "RawLines", "ReadResult", "
 def detect_format(path: str | Path, data: bytes) -> str:
     """'dtg', 'csv' or 'parquet' from the content first, then the extension; DtgError if neither says."""
     from dtg.readers import dtg_text
+    from dtg.readers.encoding import looks_binary
 
     if data.startswith(b"PAR1"):
         return "parquet"
+    if looks_binary(data):
+        raise DtgError("binary file, not a DTG record file, CSV or Parquet", file=path)
     if dtg_text.sniff(data):
         return "dtg"
     ext = Path(path).suffix.lower()
-    if ext in EXTENSIONS and EXTENSIONS[ext] != "dtg":
-        return EXTENSIONS[ext]
+    if EXTENSIONS.get(ext) == "csv":
+        return "csv"
     first = data[:4096].split(b"\n", 1)[0]
     if b"," in first or b"\t" in first or b";" in first:
         return "csv"
+    if EXTENSIONS.get(ext) == "dtg":
+        return "dtg"  # let the DTG reader say what is wrong with it
     raise DtgError("unrecognised format: not a DTG record file, CSV or Parquet", file=path)
 
 
