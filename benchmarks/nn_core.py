@@ -1,7 +1,8 @@
 """Benchmark the NN core: costs relative to baselines measured in the same run.
 
 1. Activations written here (SoftExponential, Swish) vs torch's built-ins (ELU, SiLU), forward+backward
-   on an LSTM-sized activation tensor — what choosing them costs per training step.
+   on an LSTM-sized activation tensor — what choosing them costs per training step; and the fused
+   scalar-α SoftExponential vs its broadcasting (both-branch, autograd) formulation.
 2. One optimizer step of every registered name vs plain SGD on an MLP autoencoder's parameters.
 3. The optimizer study (`dtg lab optimizers`, all functions, without plotting): wall time and steps/s.
 
@@ -42,7 +43,19 @@ def bench_activations(repeats: int) -> list[tuple[str, float, str, float]]:
             module(x).sum().backward()
         return run
 
-    pairs = [("softexponential (α=0.3)", activations.get("softexponential", alpha=0.3), "elu", nn.ELU()),
+    class Elementwise(nn.Module):
+        """The broadcasting (both-branch) path, to show what the fused scalar path saves."""
+
+        def __init__(self, alpha: float) -> None:
+            super().__init__()
+            self.alpha = nn.Parameter(torch.tensor(alpha))
+
+        def forward(self, v: torch.Tensor) -> torch.Tensor:
+            return activations.soft_exponential_elementwise(v, self.alpha)
+
+    fused = activations.get("softexponential", alpha=0.3)
+    pairs = [("softexponential (α=0.3)", fused, "elu", nn.ELU()),
+             ("softexponential (α=0.3)", fused, "elementwise", Elementwise(0.3)),
              ("softexponential (α=-0.3)", activations.get("softexponential", alpha=-0.3), "elu", nn.ELU()),
              ("swish (β trainable)", activations.get("swish", trainable=True), "silu", nn.SiLU())]
     out = []
@@ -85,9 +98,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
 
     print("\nactivation forward+backward on (256, 20, 64) float32:")
-    print(f"{'activation':26s} {'ms':>8s} {'baseline':>9s} {'ms':>8s} {'ratio':>6s}")
+    print(f"{'activation':26s} {'ms':>8s} {'baseline':>12s} {'ms':>8s} {'ratio':>6s}")
     for name, t, base_name, t_base in bench_activations(args.repeats):
-        print(f"{name:26s} {t * 1e3:8.3f} {base_name:>9s} {t_base * 1e3:8.3f} {t / t_base:6.2f}")
+        print(f"{name:26s} {t * 1e3:8.3f} {base_name:>12s} {t_base * 1e3:8.3f} {t / t_base:6.2f}")
 
     print("\noptimizer step on MLP [80, 256, 64, 256, 80] (58k parameters):")
     steps = bench_optimizers(args.repeats)
