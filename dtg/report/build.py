@@ -198,7 +198,8 @@ def _panel(i: int, anomalies: Anomalies, seconds: Seconds, threshold: float | No
              f"peak {peak:.4g}" + (f"  ·  top feature: {top}" if top else ""))
     png = figures.anomaly_panel(figures.PanelData(
         title=title, start=start, end=end, ts=ts, speed=speed, rpm=rpm, brake=brake, lat=lat, lon=lon,
-        score_ts=seconds.ts[sl], score=seconds.score[sl], threshold=threshold, view=view))
+        score_ts=seconds.ts[sl], score=seconds.score[sl], threshold=threshold, view=view,
+        top_feature=None if top is None else str(top)))
     caption = (f"Shaded: the anomalous interval ({duration:,.0f} s); shown with up to {context_ms // 1000} s of "
-               f"context either side. GPS track: grey context, red the interval.")
+               f"context either side. GPS track: grey context, red the interval. Red axis lines: the top feature.")
     return Panel(i + 1, png, caption)

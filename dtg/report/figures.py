@@ -75,6 +75,7 @@ class PanelData:
     score: np.ndarray
     threshold: float | None
     view: tuple[int, int]  # shown time range (epoch ms)
+    top_feature: str | None = None  # its axes get red spines
 
 
 def anomaly_panel(p: PanelData) -> bytes:
@@ -112,6 +113,13 @@ def anomaly_panel(p: PanelData) -> bytes:
         axes[2].set_ylim(-0.05, 1.15)
         axes[2].set_yticks([0, 1], ["off", "on"])
         axes[2].grid(False, axis="y")
+        signal_axes = {"speed": axes[0], "rpm": axes[1], "brake": axes[2], "lat": ax_map, "lon": ax_map}
+        if p.top_feature in signal_axes:  # point the eye at the signal the model found most wrong
+            marked = signal_axes[p.top_feature]
+            for side in ("left", "bottom"):
+                marked.spines[side].set_color(COLORS["threshold"])
+                marked.spines[side].set_linewidth(1.6)
+            marked.yaxis.label.set_color(COLORS["threshold"])
 
         ax_score = axes[3]
         if len(p.score_ts):

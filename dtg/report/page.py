@@ -100,6 +100,7 @@ figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
 .bar { display:inline-block; height:8px; background:var(--accent); border-radius:4px; vertical-align:middle; }
 a { color:#1f6fb2; text-decoration:none; } a:hover { text-decoration:underline; }
 footer { margin-top:40px; color:var(--muted); font-size:12px; }
+@media print { figure, tr { break-inside: avoid; } body { background:#fff; } }
 @media (max-width: 900px) { .pair { grid-template-columns:1fr; } }
 """
 
