@@ -181,3 +181,13 @@ def test_the_shipped_font_is_package_data_with_every_hangul_syllable():
     with resources.as_file(font) as path:
         charmap = FT2Font(str(path)).get_charmap()
     assert all(c in charmap for c in range(0xAC00, 0xD7A4))  # all 11,172 precomposed syllables
+
+
+def test_a_dynamic_threshold_recorded_by_the_run_is_named_and_draws_no_line(tmp_path):
+    card = {"threshold": {"method": "percentile", "value": 0.7}}
+    (tmp_path / "model.json").write_text(json.dumps({"card": card, "threshold": {"kind": "dynamic", "p": 0.13}}))
+    info = load_model_info(tmp_path)
+    assert (info.threshold, info.threshold_kind) == (None, "dynamic")
+    s = np.array([0.1, 0.9, 0.2, 0.8])
+    value, text = applied_threshold(info, _seconds(s, s > 0.5))
+    assert value is None and text.startswith("dynamic")

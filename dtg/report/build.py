@@ -117,6 +117,8 @@ def applied_threshold(model: ModelInfo, seconds: Seconds) -> tuple[float | None,
         tol = 1e-6 * max(abs(t), 1.0)
         if not len(score) or (np.all(score[flags] > t - tol) and np.all(score[~flags] <= t + tol)):
             return t, f"{t:.4g} ({model.threshold_kind})"
+    if t is None and model.threshold_kind == "dynamic":
+        return None, "dynamic (varies per point; the run recorded it in model.json)"
     card = f"; the model card's is {t:.4g}" if t is not None else ""
     if not flags.any():
         return None, "unknown" + card
