@@ -191,3 +191,18 @@ def test_a_dynamic_threshold_recorded_by_the_run_is_named_and_draws_no_line(tmp_
     s = np.array([0.1, 0.9, 0.2, 0.8])
     value, text = applied_threshold(info, _seconds(s, s > 0.5))
     assert value is None and text.startswith("dynamic")
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.sampled_from([1000, 1000, 1000, 2000, 60_000]), min_size=1, max_size=100))
+def test_lines_break_exactly_at_gaps_in_the_log(steps):
+    from dtg.report.figures import GAP_MS, _with_gaps, local_time
+
+    ms = np.concatenate([[1_715_554_800_000], 1_715_554_800_000 + np.cumsum(steps)])
+    y = np.arange(len(ms), dtype=np.float64)
+    t, out = _with_gaps(ms, y)
+    gaps = int(np.count_nonzero(np.diff(ms) > GAP_MS))
+    assert len(t) == len(out) == len(ms) + gaps
+    assert int(np.isnan(out).sum()) == gaps
+    assert out[~np.isnan(out)].tolist() == y.tolist()
+    assert np.all(np.diff(t) > np.timedelta64(0)) and t[0] == local_time(ms[:1])[0]
