@@ -206,3 +206,12 @@ def test_lines_break_exactly_at_gaps_in_the_log(steps):
     assert int(np.isnan(out).sum()) == gaps
     assert out[~np.isnan(out)].tolist() == y.tolist()
     assert np.all(np.diff(t) > np.timedelta64(0)) and t[0] == local_time(ms[:1])[0]
+
+
+def test_times_are_shown_in_korean_local_time():
+    from dtg.report.figures import local_time
+    from dtg.report.page import local_text
+
+    ms = 1_715_554_800_000  # 2024-05-12 23:00 UTC
+    assert local_text(ms) == "2024-05-13 08:00:00"
+    assert str(local_time(np.array([ms]))[0]).startswith("2024-05-13T08:00:00")
