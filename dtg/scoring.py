@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -266,32 +266,9 @@ def kst_dates(ms: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype(str)
 
 
-def partitions(table: pa.Table, time_column: str) -> list[tuple[str, str, pa.Table]]:
-    """Split a (vehicle, time)-sorted output table into (vehicle_id, date, rows) partitions, in order."""
-    import pyarrow.compute as pc
-
-    if table.num_rows == 0:
-        return []
-    codes = pc.dictionary_encode(table.column("vehicle_id")).combine_chunks()
-    vidx = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    names = codes.dictionary.to_pylist()
-    days = (table.column(time_column).cast(pa.int64()).to_numpy() + KST_OFFSET_MS) // MS_PER_DAY
-    change = np.flatnonzero(np.concatenate(([True], (np.diff(vidx) != 0) | (np.diff(days) != 0))))
-    ends = np.append(change[1:], table.num_rows)
-    dates = days[change].astype("datetime64[D]").astype(str)
-    return [(names[vidx[a]], str(d), table.slice(a, b - a)) for a, b, d in zip(change, ends, dates)]
-
-
-def sort_keys(table: pa.Table, time_column: str) -> pa.Table:
-    """Sort by (vehicle_id, time) — the deterministic row order of every output file."""
-    if table.num_rows == 0:
-        return table
-    return table.sort_by([("vehicle_id", "ascending"), (time_column, "ascending")])
-
-
-OUTPUT_KINDS: tuple[tuple[str, str], ...] = (("windows", "window_start"), ("seconds", "ts"),
-                                             ("anomalies", "start"))
-"""Output folder and the time column that partitions it."""
+OUTPUT_KINDS: tuple[str, ...] = ("windows", "seconds", "anomalies")
+"""Output folders. Every row of a vehicle-day chunk goes to that vehicle-day's partition: seconds by
+their time, windows by their last second (the one that owns them), intervals by their start."""
 
 
 def interval_records(anomalies: pa.Table, limit: int) -> list[dict[str, Any]]:
@@ -419,26 +396,42 @@ def _partition_keys(lake: Any, part: Any) -> dict[str, np.ndarray]:
     return {part.vehicle_id: lake.stored_ts(part.vehicle_id, part.date)}
 
 
-def score_input(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
-                batch_size: int = 4096) -> tuple[Outputs, int]:
-    """Outputs for one input's seconds (`keys`: vehicle → epoch ms), with context from the lake.
+@dataclass
+class Chunk:
+    """The outputs of one vehicle-day of an input (the unit scored, written and held in memory)."""
 
-    Returns the outputs and the number of windows run through the model.
-    """
+    vehicle: str
+    date: str  # Korean local date, 'YYYY-MM-DD'
+    outputs: Outputs
+    windows_computed: int
+
+
+def vehicle_days(keys: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:
+    """An input's seconds split by vehicle and Korean local date, in (vehicle, date) order."""
+    out = []
+    for vehicle in sorted(keys):
+        ts = np.sort(np.asarray(keys[vehicle], dtype=np.int64))
+        if len(ts) == 0:
+            continue
+        days = (ts + KST_OFFSET_MS) // MS_PER_DAY
+        for part in np.split(ts, np.flatnonzero(np.diff(days)) + 1):
+            out.append((vehicle, str(kst_dates(part[:1])[0]), part))
+    return out
+
+
+def score_chunks(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
+                 batch_size: int = 4096) -> Iterator[Chunk]:
+    """Score an input's seconds (`keys`: vehicle → epoch ms) one vehicle-day at a time, with the
+    neighbouring seconds in the lake as context; memory is bounded by one vehicle-day."""
     import datetime as dt
 
     from dtg.windowset import build_window_set
 
     # Enough neighbouring seconds that every window covering an own second is complete.
     context_ms = (scorer.size + 2) * max(1, scorer.max_gap) * 1000 + 1000
-    parts: dict[str, list[pa.Table]] = {"windows": [], "seconds": [], "anomalies": []}
-    computed = 0
-    for vehicle in sorted(keys):
-        ts = keys[vehicle]
-        if len(ts) == 0:
-            continue
-        start = dt.datetime.fromtimestamp((int(ts.min()) - context_ms) / 1000, dt.timezone.utc)
-        end = dt.datetime.fromtimestamp((int(ts.max()) + context_ms + 1) / 1000, dt.timezone.utc)
+    for vehicle, date, ts in vehicle_days(keys):
+        start = dt.datetime.fromtimestamp((int(ts[0]) - context_ms) / 1000, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp((int(ts[-1]) + context_ms + 1) / 1000, dt.timezone.utc)
         table = lake.read(vehicles=[vehicle], start=start, end=end,
                           columns=["vehicle_id", "ts", *scorer.features])
         check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
@@ -446,18 +439,21 @@ def score_input(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshol
                               max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
         own = own_rows(ws, {vehicle: ts})
         scored = score_window_set(scorer, ws, own, batch_size)
-        computed += scored.windows_computed
-        out = build_outputs(scorer, ws, scored, threshold)
-        parts["windows"].append(out.windows)
-        parts["seconds"].append(out.seconds)
-        parts["anomalies"].append(out.anomalies)
-    if not parts["seconds"]:
+        yield Chunk(vehicle, date, build_outputs(scorer, ws, scored, threshold), scored.windows_computed)
+
+
+def score_input(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
+                batch_size: int = 4096) -> tuple[Outputs, int]:
+    """All of an input's outputs at once (for library use; the job streams `score_chunks`)."""
+    chunks = list(score_chunks(scorer, lake, keys, threshold, batch_size))
+    if not chunks:
         nothing = Scored(window=np.zeros(0, np.int64), window_score=np.zeros(0, np.float32),
                          window_features=np.zeros((0, len(scorer.features)), np.float32),
                          rows=np.zeros(0, np.int64), second_score=np.zeros(0, np.float32),
                          second_top=np.zeros(0, np.int64))
         return build_outputs(scorer, _EmptySet(), nothing, threshold), 0
-    return Outputs(*(pa.concat_tables(parts[k]) for k in ("windows", "seconds", "anomalies"))), computed
+    tables = [pa.concat_tables([getattr(c.outputs, k) for c in chunks]) for k in ("windows", "seconds", "anomalies")]
+    return Outputs(*tables), sum(c.windows_computed for c in chunks)
 
 
 class _EmptySet:
@@ -476,9 +472,9 @@ def _output_path(out_dir: Path, kind: str, vehicle: str, date: str, digest: str,
     return out_dir / kind / f"vehicle={partition_key(vehicle)}" / f"date={date}" / f"part-{digest[:20]}-{tag}.parquet"
 
 
-def write_temp_outputs(outputs: Outputs, out_dir: Path, digest: str, tag: str, run_id: str) -> list[tuple[str, str]]:
-    """Write every partition file of an input as a hidden temp file beside its final name (fsynced);
-    return the (temp, final) moves. Names depend only on the input's digest and the model."""
+def write_chunk(chunk: Chunk, out_dir: Path, digest: str, tag: str, run_id: str) -> list[tuple[str, str]]:
+    """Write a chunk's outputs as hidden temp files beside their final names (fsynced); return the
+    (temp, final) moves. Names depend only on the input's digest, the model and the partition."""
     import os
 
     import pyarrow.parquet as pq
@@ -486,16 +482,17 @@ def write_temp_outputs(outputs: Outputs, out_dir: Path, digest: str, tag: str, r
     from dtg.atomic import TMP_PREFIX
 
     moves = []
-    for kind, time_col in OUTPUT_KINDS:
-        table = getattr(outputs, kind)
-        for vehicle, date, part in partitions(table, time_col):
-            final = _output_path(out_dir, kind, vehicle, date, digest, tag)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.parent / f"{TMP_PREFIX}{final.name}.{run_id}"
-            pq.write_table(part, tmp, compression="zstd")
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            moves.append((str(tmp), str(final)))
+    for kind in OUTPUT_KINDS:
+        table = getattr(chunk.outputs, kind)
+        if table.num_rows == 0:
+            continue
+        final = _output_path(out_dir, kind, chunk.vehicle, chunk.date, digest, tag)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f"{TMP_PREFIX}{final.name}.{run_id}"
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        moves.append((str(tmp), str(final)))
     return moves
 
 
@@ -504,7 +501,7 @@ def remove_stale_temps(out_dir: Path) -> int:
     from dtg.atomic import TMP_PREFIX
 
     removed = 0
-    for kind, _ in OUTPUT_KINDS:
+    for kind in OUTPUT_KINDS:
         root = out_dir / kind
         if root.is_dir():
             for f in root.rglob(TMP_PREFIX + "*"):
@@ -594,22 +591,24 @@ def run_score(
                 continue
             todo.append((inp, keys))
 
-        # 2. Score each input; a writer thread writes and commits the previous one's outputs meanwhile.
+        # 2. Score each input, vehicle-day by vehicle-day; a writer thread writes each chunk's temp
+        #    files while the model works on the next, and commits the input after its last chunk.
         with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
             for inp, keys in todo:
                 try:
-                    outputs, computed = score_input(scorer, lake, keys, thr, batch_size)
+                    for chunk in score_chunks(scorer, lake, keys, thr, batch_size):
+                        committer.add(inp, chunk)
                 except DtgError as exc:
                     committer.fail(inp, exc)
                     continue
-                committer.submit(inp, outputs, computed)
+                committer.finish(inp)
     return summary
 
 
 class _Committer:
-    """Writes and commits inputs' outputs in one background thread, one input at a time and in order,
-    so file I/O overlaps the model's work on the next input. At most one input waits (bounded memory).
-    Only this thread touches the ledger while it runs."""
+    """Writes inputs' chunks and commits inputs in one background thread, in order, so file I/O
+    overlaps the model's work on the next chunk. At most one chunk waits (bounded memory). Only this
+    thread touches the ledger while it runs."""
 
     def __init__(self, ledger: Any, out_dir: Path, scorer: Scorer, run_id: str, summary: ScoreSummary,
                  say: Any) -> None:
@@ -619,38 +618,63 @@ class _Committer:
         self.summary, self.say = summary, say
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-commit")
         self._pending: Any = None
+        self._moves: list[tuple[str, str]] = []  # of the input being written
+        self._counts = {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0}
+        self._intervals: list[dict[str, Any]] = []
 
     def _enqueue(self, fn: Any, *args: Any) -> None:
         if self._pending is not None:
             self._pending.result()  # re-raises the writer's error here
         self._pending = self._pool.submit(fn, *args)
 
-    def submit(self, inp: Input, outputs: Outputs, computed: int) -> None:
-        self._enqueue(self._commit, inp, outputs, computed)
+    def add(self, inp: Input, chunk: Chunk) -> None:
+        self._enqueue(self._write, inp, chunk)
+
+    def finish(self, inp: Input) -> None:
+        self._enqueue(self._commit, inp)
 
     def fail(self, inp: Input, exc: DtgError) -> None:
-        self._enqueue(_failed, self.ledger, self.summary, inp, self.scorer, exc, self.run_id, self.say)
+        self._enqueue(self._abort, inp, exc)
 
-    def _commit(self, inp: Input, outputs: Outputs, computed: int) -> None:
+    def _write(self, inp: Input, chunk: Chunk) -> None:
+        self._moves += write_chunk(chunk, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
+        out = chunk.outputs
+        for key, n in (("rows", out.seconds.num_rows), ("windows", out.windows.num_rows),
+                       ("anomalies", out.anomalies.num_rows), ("computed", chunk.windows_computed)):
+            self._counts[key] += n
+        room = SUMMARY_ANOMALY_LIMIT - len(self.summary.anomalies) - len(self._intervals)
+        if room > 0:
+            self._intervals += interval_records(out.anomalies, room)
+
+    def _reset(self) -> tuple[list[tuple[str, str]], dict[str, int], list[dict[str, Any]]]:
+        state = (self._moves, self._counts, self._intervals)
+        self._moves, self._intervals = [], []
+        self._counts = {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0}
+        return state
+
+    def _commit(self, inp: Input) -> None:
         from dtg.ledger import commit
 
+        moves, counts, intervals = self._reset()
         ledger, model, summary = self.ledger, self.scorer.model_id, self.summary
-        moves = write_temp_outputs(outputs, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
         previous = ledger.get(inp.digest, model)
         superseded = ledger.superseded(inp.identity, model, inp.digest)
         remove = [p for e in superseded for p in e.outputs] + (previous.outputs if previous else [])
-        counts = {"rows": outputs.seconds.num_rows, "windows": outputs.windows.num_rows,
-                  "anomalies": outputs.anomalies.num_rows}
-        commit(ledger, inp.digest, model, moves, remove, [e.input_hash for e in superseded], counts)
+        commit(ledger, inp.digest, model, moves, remove, [e.input_hash for e in superseded],
+               {k: counts[k] for k in ("rows", "windows", "anomalies")})
         summary.files_new += 1
-        summary.windows_scored += computed
-        summary.seconds_scored += outputs.seconds.num_rows
-        summary.anomalies_total += outputs.anomalies.num_rows
-        room = SUMMARY_ANOMALY_LIMIT - len(summary.anomalies)
-        if room > 0:
-            summary.anomalies.extend(interval_records(outputs.anomalies, room))
-        self.say(f"scored {inp.name}: {outputs.seconds.num_rows} seconds, {outputs.windows.num_rows} windows, "
-                 f"{outputs.anomalies.num_rows} anomalies")
+        summary.windows_scored += counts["computed"]
+        summary.seconds_scored += counts["rows"]
+        summary.anomalies_total += counts["anomalies"]
+        summary.anomalies += intervals
+        self.say(f"scored {inp.name}: {counts['rows']} seconds, {counts['windows']} windows, "
+                 f"{counts['anomalies']} anomalies")
+
+    def _abort(self, inp: Input, exc: DtgError) -> None:
+        moves, _, _ = self._reset()
+        for tmp, _final in moves:
+            Path(tmp).unlink(missing_ok=True)
+        _failed(self.ledger, self.summary, inp, self.scorer, exc, self.run_id, self.say)
 
     def __enter__(self) -> "_Committer":
         return self

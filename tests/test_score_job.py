@@ -217,3 +217,25 @@ def test_two_runs_at_once_score_each_log_once(template, tmp_path):
     assert sum(s["files_skipped"] for s in summaries) == N_LOGS
     with Ledger(ws / "data" / "ledger.sqlite") as led:
         assert len(led.entries()) == N_LOGS
+
+
+def test_an_input_failing_after_some_chunks_leaves_nothing_of_itself(template, tmp_path, monkeypatch):
+    import dtg.scoring as scoring
+    from dtg.errors import DtgError
+
+    ws = _copy(template, tmp_path / "ws")
+    real = scoring.score_chunks
+
+    def one_then_fail(scorer, lake, keys, threshold, batch_size=4096):
+        chunks = real(scorer, lake, keys, threshold, batch_size)
+        yield next(chunks)
+        if "부산32바5678" in keys:
+            raise DtgError("the lake has no rpm here", field="rpm")
+        yield from chunks
+
+    monkeypatch.setattr(scoring, "score_chunks", one_then_fail)
+    result = _score(ws)
+    assert (result["files_new"], result["files_failed"]) == (N_LOGS // 2, N_LOGS // 2)
+    files = _snapshot(ws)
+    assert not any("부산" in k for k in files)  # the failed logs' first chunks were not committed
+    assert not list((ws / "data" / "scores").rglob(".tmp-*"))  # and their temp files are gone

@@ -10,8 +10,8 @@ import pytest
 
 from dtg.errors import DtgError
 from dtg.lake import Lake
-from dtg.scoring import (kst_dates, load_scorer, own_rows, partitions, safe_name, score_input,
-                         score_window_set)
+from dtg.scoring import (kst_dates, load_scorer, own_rows, safe_name, score_chunks, score_input,
+                         score_window_set, vehicle_days)
 from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
 from test_scoring_support import FEATURES, SIZE, T0, drive_table, publish_model
@@ -124,15 +124,31 @@ def test_a_lake_without_a_model_feature_is_a_clear_error(tmp_path, model_dir):
         score_input(scorer, lake, _keys(table), FixedThreshold(1.0).fit())
 
 
-def test_outputs_are_partitioned_by_vehicle_and_korean_local_date():
-    ms = np.array([dt.datetime(2024, 5, 13, 23, 59, 59, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp(),
-                   dt.datetime(2024, 5, 14, 0, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))).timestamp()]) * 1000
+def test_an_input_is_scored_vehicle_day_by_vehicle_day_in_korean_local_time():
+    kst = dt.timezone(dt.timedelta(hours=9))
+    ms = np.array([dt.datetime(2024, 5, 13, 23, 59, 59, tzinfo=kst).timestamp(),
+                   dt.datetime(2024, 5, 14, 0, 0, 0, tzinfo=kst).timestamp()]) * 1000
     assert kst_dates(ms.astype(np.int64)).tolist() == ["2024-05-13", "2024-05-14"]
-    t = pa.table({"vehicle_id": ["a", "a", "b"], "ts": pa.array([int(ms[0]), int(ms[1]), int(ms[1])]).cast(
-        pa.timestamp("ms", tz="Asia/Seoul"))})
-    parts = partitions(t, "ts")
-    assert [(v, d, p.num_rows) for v, d, p in parts] == [("a", "2024-05-13", 1), ("a", "2024-05-14", 1),
-                                                        ("b", "2024-05-14", 1)]
+    keys = {"b": ms.astype(np.int64), "a": ms[1:].astype(np.int64)}
+    assert [(v, d, len(t)) for v, d, t in vehicle_days(keys)] == [
+        ("a", "2024-05-14", 1), ("b", "2024-05-13", 1), ("b", "2024-05-14", 1)]
+
+
+def test_a_drive_across_midnight_scores_the_same_as_its_two_days_apart(tmp_path, model_dir):
+    scorer = load_scorer(model_dir, device="cpu")
+    start = dt.datetime(2024, 5, 13, 23, 55, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    whole = drive_table(n=600, seed=10, start=start)  # 23:55 .. 00:05
+    lake = Lake(tmp_path / "lake")
+    lake.write(whole)
+    thr = FixedThreshold(0.05).fit()
+    chunks = list(score_chunks(scorer, lake, _keys(whole), thr))
+    assert [c.date for c in chunks] == ["2024-05-13", "2024-05-14"]
+    assert [c.outputs.seconds.num_rows for c in chunks] == [300, 300]
+    assert chunks[1].outputs.windows.num_rows == 300  # windows ending after midnight, first ones starting before
+    one, _ = score_input(scorer, lake, _keys(whole), thr)
+    night = whole.slice(0, 300)
+    alone, _ = score_input(scorer, lake, _keys(night), thr)
+    assert _seconds(one)[:300] == _seconds(alone)
 
 
 def test_model_ids_become_safe_file_names():
