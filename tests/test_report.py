@@ -8,10 +8,12 @@ HTML and mathtext metacharacters.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import logging
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -23,9 +25,10 @@ import pytest
 from typer.testing import CliRunner
 
 from dtg.errors import DtgError
+from dtg.lake import Lake
 from dtg.report import build_report, write_report
 from dtg.report.data import load_anomalies, load_model_info
-from dtg.lake import Lake
+from dtg.report.page import local_text
 from dtg.schema import TS_TYPE, conform
 
 VEHICLES = ("서울70사1234", "부산80바5678", "<b>T&$\\x$1</b>")
@@ -165,9 +168,7 @@ def test_report_lists_every_anomaly_in_the_scores(run, report):
     table = text.split("All anomalies")[1]
     rows = re.findall(r"<tr><td class=\"n\">(?:<a [^>]*>)?(\d+)(?:</a>)?</td><td>(.*?)</td><td>(.*?)</td>", table)
     assert len(rows) == len(run["anomalies"])
-    import html
     listed = sorted((html.unescape(v), s) for _, v, s in rows)
-    from dtg.report.page import local_text
     expected = sorted((v, local_text(s)) for v, s, *_ in run["anomalies"])
     assert listed == expected
     assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
@@ -267,8 +268,6 @@ def test_cli_rejects_a_negative_top(run, tmp_path):
 
 def test_a_corrupt_scores_file_is_named_and_the_old_report_is_kept(run, tmp_path):
     scores = tmp_path / "scores"
-    import shutil
-
     shutil.copytree(run["scores"], scores)
     bad = scores / "anomalies" / "vehicle=zz" / "date=2024-03-05" / "part-9.parquet"
     bad.parent.mkdir(parents=True)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from dtg.errors import DtgError
-from dtg.schema import TS_TYPE, TZ
+from dtg.schema import TZ
 
 ANOMALY_COLUMNS = ("vehicle_id", "start", "end", "peak_score", "top_feature")
 SECOND_COLUMNS = ("vehicle_id", "ts", "score", "is_anomaly")
