@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from dtg.cli import app
@@ -29,6 +30,8 @@ def test_json_summary_is_one_object_and_lists_the_files_written(tmp_path):
     assert sorted(summary["files"]) == sorted(str(out / n) for n in
                                               ("optimizers-saddle.png", "optimizers.csv", "optimizers.md"))
     assert (out / "optimizers-saddle.png").read_bytes()[:8] == PNG_MAGIC
+    with Image.open(out / "optimizers-saddle.png") as png:  # decodes: 13 x 5.6 in at 90 dpi, palette
+        assert png.size == (1170, 504) and png.mode == "P"
     with open(out / "optimizers.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [row["optimizer"] for row in rows] == ["sgd", "momentum", "adam"]

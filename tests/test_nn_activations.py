@@ -139,6 +139,18 @@ def test_soft_exponential_output_and_gradients_stay_finite_at_extreme_inputs(imp
         assert torch.isfinite(ga)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_soft_exponential_in_half_precision_is_computed_in_float32_and_saturates(dtype):
+    x = torch.tensor([-1e4, -20.0, -1.0, 0.0, 1.0, 20.0, 1e4], dtype=dtype, requires_grad=True)
+    a = torch.tensor(0.5, requires_grad=True)
+    y = soft_exponential(x, a)
+    assert y.dtype == dtype and torch.isfinite(y).all()
+    torch.testing.assert_close(y.float(), soft_exponential(x.detach().float(), a.detach()).clamp(
+        -torch.finfo(dtype).max, torch.finfo(dtype).max), rtol=1e-2, atol=1e-2)
+    gx, ga = torch.autograd.grad(y.float().sum(), (x, a))
+    assert torch.isfinite(gx).all() and torch.isfinite(ga)
+
+
 @IMPLS
 def test_soft_exponential_is_monotone_in_x_including_outside_the_log_domain(impl):
     x = torch.linspace(-50, 50, 2001, dtype=D)

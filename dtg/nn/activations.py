@@ -100,6 +100,10 @@ def soft_exponential(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     hand-written derivatives (about 5x faster); a tensor α (one per element or channel) broadcasts
     through `soft_exponential_elementwise`. Both agree to rounding and pass gradcheck.
     """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # exp overflows float16 at 11: compute in float32, saturate to the input type's finite range.
+        big = torch.finfo(x.dtype).max
+        return soft_exponential(x.float(), alpha.float()).clamp(-big, big).to(x.dtype)
     if alpha.dim() == 0:
         return _SoftExponentialScalar.apply(x, alpha)
     return soft_exponential_elementwise(x, alpha)
