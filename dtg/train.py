@@ -30,7 +30,7 @@ import torch
 from dtg.atomic import atomic_path
 from dtg.errors import DtgError
 from dtg.models import DEFAULT_MODEL, WindowModel, build, window_errors
-from dtg.models.base import objective
+from dtg.models.base import TARGETS, objective
 
 SCHEDULES = ("none", "cosine", "step", "plateau")
 EVAL_BATCH = 4096          # validation batch: independent of the training batch size, results too
@@ -106,6 +106,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def parse_batch_size(value: int | str) -> int:
+    """A batch size from a flag or TOML: a whole number >= 1, or `all` (one batch: 0)."""
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return 0
+        try:
+            value = int(value)
+        except ValueError:
+            raise DtgError(f"must be a whole number or 'all', got {value!r}", field="batch_size") from None
+    if not _is_int(value) or value < 0:
+        raise DtgError(f"must be a whole number or 'all', got {value!r}", field="batch_size")
+    return value
 
 
 def _is_int(v: Any) -> bool:
@@ -214,7 +228,7 @@ def evaluate(model: WindowModel, source: WindowSource, split: str, loss: str, de
         total += loss_fn(out, y).item() * len(x)
         n += len(x)
         if scores:
-            s, f = window_errors(output_fn(out), y)
+            s, f = window_errors(output_fn(out), y) if model.target in TARGETS else class_errors(out, y)
             score_parts.append(s.cpu().numpy())
             feature_parts.append(f.cpu().numpy())
     width = len(source.features)
@@ -227,11 +241,18 @@ def evaluate(model: WindowModel, source: WindowSource, split: str, loss: str, de
     )
 
 
+def class_errors(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier's per-window score (its cross-entropy) and no per-feature errors ((B, 0))."""
+    ce = torch.nn.functional.cross_entropy(logits, y.long(), reduction="none")
+    return ce, ce.new_zeros((len(ce), 0))
+
+
 def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None = None, *,
-          resume: bool = False, progress: bool = False, stop_after: int | None = None) -> TrainResult:
+          resume: bool = False, progress: bool | str = False, stop_after: int | None = None) -> TrainResult:
     """Train `config.model` on `source`; checkpoint each epoch into `run_dir` (when given).
 
     `resume` continues from `run_dir`'s checkpoint (same settings and data required).
+    `progress`: "bar" (True), "lines" (one stderr line per epoch) or "off" (False).
     `stop_after` ends this call after that many epochs as if interrupted (the checkpoint stays),
     for time-boxed runs and for testing resume. `fingerprint` identifies the data, so a checkpoint
     is never resumed on other windows.
@@ -244,6 +265,8 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
     checkpoint = Path(run_dir) / CHECKPOINT if run_dir is not None else None
     fingerprint = getattr(source, "fingerprint", None)
     target = _target_of(config.model)
+    if target not in TARGETS and config.loss.replace("_", "-") != "cross-entropy":
+        raise DtgError(f"{config.model} predicts classes: train it with --loss cross-entropy", field="loss")
     n_train = len(source.indices("train", target))
     if n_train == 0:
         raise DtgError("the window set has no training windows (too little data for the window size?)",
@@ -406,13 +429,15 @@ def _load_checkpoint(path: Path | None, config: TrainConfig, fingerprint: str | 
 
 
 class _Progress:
-    """A rich progress bar on stderr: epochs, windows of the current epoch, live train/val loss."""
+    """Progress on stderr: a rich bar (epochs, windows of this epoch, live train/val loss) for a
+    terminal, one line per epoch for logs (`lines`), or nothing (`off`)."""
 
-    def __init__(self, enabled: bool, epochs: int, done: int, windows: int) -> None:
-        self.enabled, self.epochs, self.done, self.windows = enabled, epochs, done, windows
+    def __init__(self, mode: str | bool, epochs: int, done: int, windows: int) -> None:
+        self.mode = {True: "bar", False: "off"}.get(mode, mode) if isinstance(mode, bool) else mode
+        self.epochs, self.done, self.windows = epochs, done, windows
 
     def __enter__(self) -> "_Progress":
-        if self.enabled:
+        if self.mode == "bar":
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -425,21 +450,26 @@ class _Progress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
+        if self.mode == "bar":
             self.bar.__exit__(*exc)
 
     def start_epoch(self, epoch: int) -> None:
-        if self.enabled:
+        self.epoch = epoch
+        if self.mode == "bar":
             self.bar.reset(self.batch_task, total=self.windows, description=f"epoch {epoch + 1}")
 
     def batch(self, n: int) -> None:
-        if self.enabled:
+        if self.mode == "bar":
             self.bar.advance(self.batch_task, n)
 
     def end_epoch(self, train_loss: float, val_loss: float, improved: bool) -> None:
-        if self.enabled:
-            mark = " *" if improved else ""
-            self.bar.update(self.epoch_task, advance=1, losses=f"train {train_loss:.5f}  val {val_loss:.5f}{mark}")
+        text = f"train {train_loss:.5f}  val {val_loss:.5f}{' *' if improved else ''}"
+        if self.mode == "bar":
+            self.bar.update(self.epoch_task, advance=1, losses=text)
+        elif self.mode == "lines":
+            import sys
+
+            print(f"epoch {self.epoch + 1}/{self.epochs}  {text}", file=sys.stderr, flush=True)
 
 
 # --- from a saved window set to a published model: what `dtg train` runs
@@ -448,7 +478,7 @@ RUN_DIR = ".checkpoint"  # models/NAME/.checkpoint/: the run in progress, remove
 
 
 def fit(windows: str | Path, config: TrainConfig, models_dir: str | Path, name: str, *,
-        resume: bool = False, progress: bool = False) -> dict[str, Any]:
+        resume: bool = False, progress: bool | str = False) -> dict[str, Any]:
     """Train on the window set in `windows` and publish `models_dir/name/vN`; return the summary.
 
     The run checkpoints into `models_dir/name/.checkpoint/` each epoch; `resume` continues it.
@@ -458,11 +488,17 @@ def fit(windows: str | Path, config: TrainConfig, models_dir: str | Path, name: 
 
     registry.check_name(name)
     source = WindowSet.load(windows)
+    if _target_of(config.model) not in TARGETS:  # a classifier: windows labelled from `dtg events`
+        from dtg.labels import labelled_source
+
+        source = labelled_source(source)
     run_dir = Path(models_dir) / name / RUN_DIR
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
     result = train(source, config, run_dir, resume=resume, progress=progress)
-    card = model_card(result, source, windows)
+    if hasattr(source, "report"):  # per-class precision/recall of a classifier
+        result.extra.update(source.report(result.model))
+    card = {**model_card(result, source, windows), **result.extra}
     version_dir = registry.publish(models_dir, name, result.model, card, extra={
         "history.csv": lambda path: write_history(path, result.history),
         "loss.png": lambda path: plot_losses(path, result.history, result.best_epoch, f"{name} ({config.model})"),
@@ -488,6 +524,7 @@ def summary(result: TrainResult, version_dir: Path) -> dict[str, Any]:
         "test_loss": result.test.loss if result.test is not None else None,
         "train_windows": result.train_windows,
         "seconds": round(result.seconds, 3),
+        **result.extra,
     }
 
 

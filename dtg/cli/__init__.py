@@ -31,6 +31,7 @@ except ImportError:  # an older typer uses the click package itself
 COMMAND_MODULES: tuple[str, ...] = (
     "ingest",
     "window",
+    "train",
     "events",
     "evaluate",
     "inject",
@@ -38,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "report",
     "lab",
+    "models",
 )
 
 _state = {"debug": False}
