@@ -207,10 +207,30 @@ def test_every_issue_name_is_registered_in_order():
     assert set(REFERENCES) == set(optimizers.OPTIMIZERS)
 
 
+def run_torch_foreach(name: str) -> list[np.ndarray]:
+    """As run_torch, through torch's multi-tensor (foreach) implementation — CUDA's default path."""
+    _, spec, kwargs = optimizers.resolve(name)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        theta = torch.tensor(THETA0, requires_grad=True)
+        opt = spec.cls([theta], foreach=True, **kwargs)
+        out = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            loss_torch(theta).backward()
+            opt.step()
+            out.append(theta.detach().numpy().copy())
+    finally:
+        torch.set_default_dtype(previous)
+    return out
+
+
 @pytest.mark.parametrize("name", list(REFERENCES))
-def test_default_hyper_parameters_follow_the_published_update_rule_step_by_step(name):
+@pytest.mark.parametrize("runner", [run_torch, run_torch_foreach], ids=["single-tensor", "foreach"])
+def test_default_hyper_parameters_follow_the_published_update_rule_step_by_step(name, runner):
     expected = REFERENCES[name](optimizers.DEFAULTS[name])
-    got = run_torch(name)
+    got = runner(name)
     for step, (g, e) in enumerate(zip(got, expected), start=1):
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12, err_msg=f"{name} step {step}")
     assert not np.allclose(got[-1], THETA0)  # it moved
