@@ -33,8 +33,8 @@ _DQ = [n / (n + 1) for n in range(1, 8)]
 def _series_cutoff(dtype: torch.dtype) -> float:
     """|z| below which the 7-term series replaces the direct formula.
 
-    The direct derivatives cancel (relative error ~ eps/|z|); the series' truncation error is ~ z⁷.
-    eps**(1/5) keeps both near eps**0.8 (about 1e-13 in float64, 1e-6 in float32).
+    The direct derivatives cancel (relative error ~ eps/|z|, at most eps**0.8 above the cutoff: 3e-13
+    in float64, 3e-6 in float32); below it the series' truncation error (~ z⁷/8!) is far smaller still.
     """
     return torch.finfo(dtype).eps ** 0.2
 
@@ -97,8 +97,9 @@ def soft_exponential(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         α < 0: -ln(1 - α(x + α)) / α      α = 0: x      α > 0: (exp(αx) - 1) / α + α
 
     A scalar α (the module's case) takes a fused path that evaluates only its own branch with
-    hand-written derivatives (about 5x faster); a tensor α (one per element or channel) broadcasts
-    through `soft_exponential_elementwise`. Both agree to rounding and pass gradcheck.
+    hand-written first derivatives (about 4x faster; no double backward); a tensor α (one per element
+    or channel) broadcasts through `soft_exponential_elementwise`. Both agree to rounding and pass
+    gradcheck.
     """
     if x.dtype in (torch.float16, torch.bfloat16):
         # exp overflows float16 at 11: compute in float32, saturate to the input type's finite range.
