@@ -62,6 +62,23 @@ def test_lr_override_reaches_the_run(tmp_path):
     assert json.loads(r.stdout)["results"][0]["lr"] == 0.05
 
 
+def test_tune_uses_the_tuned_rates_and_an_explicit_lr_still_wins(tmp_path, monkeypatch):
+    from dtg.lab import study
+
+    calls = []
+
+    def fake_tune(names=None, **kw):
+        calls.append(names)
+        return {"sgd": 0.0123, "adam": 0.0456}
+
+    monkeypatch.setattr(study, "tune_learning_rates", fake_tune)
+    r = invoke("--function", "beale", "--steps", "2", "--optimizers", "sgd,adam", "--tune", "--lr", "Adam=0.5",
+               "--out", str(tmp_path), "--json")
+    assert r.exit_code == 0, r.output
+    assert calls == [["sgd", "adam"]]
+    assert {row["optimizer"]: row["lr"] for row in json.loads(r.stdout)["results"]} == {"sgd": 0.0123, "adam": 0.5}
+
+
 def test_a_rerun_writes_the_same_table(tmp_path):
     args = ("--function", "valley", "--steps", "30", "--optimizers", "nag,rmsprop", "--json")
     invoke(*args, "--out", str(tmp_path / "a"))

@@ -62,7 +62,7 @@ def optimizers_command(
     names = study.optimizer_names(only.split(",") if only else None)
     if tune:
         log("tuning learning rates on the grid (beale + valley)...")
-        rates = {**rates, **study.tune_learning_rates(names), **study.learning_rates(overrides)}
+        rates = study.learning_rates({**study.tune_learning_rates(names), **overrides})  # --lr still wins
     functions = study.resolve_functions(function.value)
     log(f"running {len(names)} optimizers x {len(functions)} function(s), {steps} steps")
     runs = study.run_study(functions, steps=steps, names=names, rates=rates)
