@@ -295,7 +295,7 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
                     break
                 t0 = time.perf_counter()
                 model.train()
-                total, seen = torch.zeros((), device=device), 0
+                total, seen, steps = torch.zeros((), device=device), 0, 0
                 bar.start_epoch(epoch)
                 for x, y in source.batches("train", model.target, batch_size, True, epoch_seed(config.seed, epoch)):
                     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -307,6 +307,7 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
                     optimizer.step()
                     total += loss.detach() * len(x)
                     seen += len(x)
+                    steps += 1
                     bar.batch(len(x))
                 train_loss = total.item() / seen
                 val_loss = evaluate(model, source, "val", config.loss, device).loss if monitor == "val" else train_loss
@@ -327,7 +328,7 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
                     state["stopped_early"] = bool(config.patience) and state["bad_epochs"] >= config.patience
                 seconds = time.perf_counter() - t0
                 state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                         "lr": lr, "seconds": seconds, "windows_per_s": seen / seconds,
+                                         "lr": lr, "steps": steps, "seconds": seconds, "windows_per_s": seen / seconds,
                                          "best": improved})
                 state["epoch"] = epoch + 1
                 epochs_this_call += 1
@@ -595,7 +596,7 @@ def model_card(result: TrainResult, source: Any, windows: str | Path | None = No
     }
 
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "seconds", "windows_per_s", "best")
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr", "steps", "seconds", "windows_per_s", "best")
 
 
 def write_history(path: str | Path, history: list[dict[str, Any]]) -> None:
