@@ -114,6 +114,10 @@ class LabelledWindows:
         got = np.bincount(self.labels[self.indices(split)], minlength=len(self.classes))
         return {c: int(n) for c, n in zip(self.classes, got)}
 
+    def report(self, model: Any, device: Any = "cpu") -> dict[str, Any]:
+        """Per-class precision/recall of `model`'s argmax decisions (see `class_report`)."""
+        return class_report(model, self, device)
+
     def batches(self, split: str, target: str = CLASS_TARGET, batch_size: int = 256, shuffle: bool = True,
                 seed: int = 0) -> Iterator[tuple[Any, Any]]:
         """(x (B, size, F) float32 scaled windows, y (B,) int64 class indices) torch batches."""

@@ -131,3 +131,88 @@ def test_classifier_gives_one_logit_per_class_and_argmax_decisions():
     assert torch.equal(model.predict(x), logits.argmax(dim=1))
     assert model.target == "class"
     assert model.config_dict()["class_names"][0] == "normal"
+
+
+def jumpy_drive(n: int = 3000, seed: int = 0) -> pa.Table:
+    """Steady 30 km/h with a +12 km/h jump every 40 s, back down 15 s later: sudden accelerations and
+    decelerations for a truck, and normal driving between them."""
+    rng = np.random.default_rng(seed)
+    v = 30 + rng.normal(0, 0.5, n)
+    for k in range(20, n - 20, 40):
+        v[k:k + 15] += 12
+    return pa.table({"vehicle_id": ["A"] * n, "ts": pa.array(T0 + np.arange(n) * 1000).cast(TS_TYPE),
+                     "speed": v.astype(np.float32), "rpm": np.full(n, 1500, np.float32),
+                     "brake": np.zeros(n, np.int8), "lat": np.full(n, 37.5), "lon": np.full(n, 127.0)})
+
+
+def test_training_loop_learns_event_classes_with_cross_entropy():
+    from dtg.events import detect_events
+    from dtg.labels import class_report
+    from dtg.train import TrainConfig, train
+
+    table = jumpy_drive()
+    ws = build_window_set(table, size=10, features=("speed",), split=SplitSpec((0.7, 0.3)))
+    src = LabelledWindows(ws, window_classes(ws, detect_events(table, vehicle_type="truck").events))
+    cfg = TrainConfig(model="lstm-classifier", loss="cross-entropy", epochs=15, batch_size=64, hidden=16, lr=0.01,
+                      patience=0, device="cpu", seed=1)
+    result = train(src, cfg)
+    val = class_report(result.model, src)["classification_val"]
+    for name in ("normal", "sudden_acceleration", "sudden_deceleration"):
+        assert val["classes"][name]["support"] > 50
+        assert val["classes"][name]["recall"] > 0.6 and val["classes"][name]["precision"] > 0.6, name
+    assert result.validation.per_feature.shape == (result.validation.windows, 0)
+
+
+def test_classifier_refuses_a_regression_loss():
+    from dtg.train import TrainConfig, train
+
+    ws = build_window_set(jumpy_drive(400), size=10, features=("speed",), split=SplitSpec((0.7, 0.3)))
+    src = LabelledWindows(ws, np.zeros(ws.n_windows, np.int64))
+    with pytest.raises(DtgError, match="cross-entropy"):
+        train(src, TrainConfig(model="lstm-classifier", loss="mse", epochs=1, device="cpu"))
+
+
+def test_dtg_train_lstm_classifier_from_the_command_line_reports_per_class_metrics(tmp_workspace):
+    import json
+
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+    from dtg.lake import Lake
+    from dtg.schema import conform
+
+    table = jumpy_drive(2000)
+    n = table.num_rows
+    table = table.append_column("source_file", pa.array(["j.csv"] * n)).append_column(
+        "source_row", pa.array(np.arange(1, n + 1), pa.int64()))
+    Lake("data/lake").write(conform(table))
+    runner = CliRunner()
+    assert runner.invoke(app, ["events", "--vehicle-type", "truck", "--json"]).exit_code == 0
+    assert runner.invoke(app, ["window", "--size", "10", "--features", "speed", "--json"]).exit_code == 0
+    res = runner.invoke(app, ["train", "--model", "lstm-classifier", "--loss", "cross-entropy", "--epochs", "3",
+                              "--device", "cpu", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    classes = out["classification_val"]["classes"]
+    assert set(classes) >= {"normal", "sudden_acceleration", "sudden_deceleration"}
+    assert out["class_counts_train"]["sudden_acceleration"] > 0
+    card = json.loads((tmp_workspace / out["model_dir"] / "card.json").read_text(encoding="utf-8"))
+    assert card["target"] == "class" and card["classification_val"]["windows"] > 0
+
+
+def test_dtg_train_lstm_classifier_without_events_is_a_clear_error(tmp_workspace):
+    from typer.testing import CliRunner
+
+    from dtg.cli import app
+    from dtg.lake import Lake
+    from dtg.schema import conform
+
+    table = jumpy_drive(600)
+    n = table.num_rows
+    Lake("data/lake").write(conform(table.append_column("source_file", pa.array(["j.csv"] * n)).append_column(
+        "source_row", pa.array(np.arange(1, n + 1), pa.int64()))))
+    runner = CliRunner()
+    assert runner.invoke(app, ["window", "--size", "10", "--features", "speed"]).exit_code == 0
+    res = runner.invoke(app, ["train", "--model", "lstm-classifier", "--loss", "cross-entropy", "--epochs", "1",
+                              "--device", "cpu"])
+    assert res.exit_code == 1 and "dtg events" in res.stderr and "Traceback" not in res.stderr
