@@ -198,6 +198,11 @@ def test_dtg_train_lstm_classifier_from_the_command_line_reports_per_class_metri
     assert out["class_counts_train"]["sudden_acceleration"] > 0
     card = json.loads((tmp_workspace / out["model_dir"] / "card.json").read_text(encoding="utf-8"))
     assert card["target"] == "class" and card["classification_val"]["windows"] > 0
+    from dtg.registry import load_model
+
+    loaded = load_model(tmp_workspace / out["model_dir"])  # safetensors round trip keeps the classes
+    assert loaded.model.config.class_names == CLASSES
+    assert loaded.model(torch.zeros(2, 10, 1)).shape == (2, len(CLASSES))
 
 
 def test_dtg_train_lstm_classifier_without_events_is_a_clear_error(tmp_workspace):
