@@ -173,7 +173,12 @@ class TrainResult:
 
     @property
     def threshold(self) -> float:
-        return float(np.percentile(self.validation.scores, THRESHOLD_PERCENTILE))
+        return default_threshold(self.validation.scores)
+
+
+def default_threshold(scores: np.ndarray) -> float:
+    """A model's default anomaly threshold: the 99th percentile of its validation window scores."""
+    return float(np.percentile(np.asarray(scores, dtype=np.float64), THRESHOLD_PERCENTILE))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
