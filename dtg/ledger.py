@@ -98,11 +98,16 @@ class Ledger:
         cur = self._db.execute(sql + " ORDER BY path, input_hash, model", args)
         return [self._entry(cur, r) for r in cur.fetchall()]
 
-    def superseded(self, path: str, model: str, input_hash: str) -> list[Entry]:
-        """Done rows of the same path and model with another content hash (the file changed)."""
+    def replaced(self, input_hash: str, path: str, model: str) -> list[Entry]:
+        """Done rows that scoring (input_hash, path) with `model` replaces: the same path with other
+        content (the file changed) by this model, and the same input (content or path) by another
+        version of the same model name (`name/version`)."""
+        prefix = model.split("/", 1)[0] + "/"
         cur = self._db.execute(
-            "SELECT * FROM inputs WHERE path = ? AND model = ? AND input_hash != ? AND status = 'done'",
-            (path, model, input_hash))
+            "SELECT * FROM inputs WHERE status = 'done' AND NOT (input_hash = ? AND model = ?) AND ("
+            "(model = ? AND path = ?) OR "
+            "(substr(model, 1, length(?)) = ? AND model != ? AND (input_hash = ? OR path = ?)))",
+            (input_hash, model, model, path, prefix, prefix, model, input_hash, path))
         return [self._entry(cur, r) for r in cur.fetchall()]
 
     @staticmethod
@@ -123,8 +128,9 @@ class Ledger:
             (input_hash, model, path, run_id, _now()))
 
     def intend(self, input_hash: str, model: str, moves: list[tuple[str, str]], remove: list[str],
-               superseded: list[str], counts: dict[str, int]) -> None:
-        """Record what the commit will do (temp → final moves, files and rows to drop), then commit it."""
+               superseded: list[tuple[str, str]], counts: dict[str, int]) -> None:
+        """Record what the commit will do (temp → final moves, files to delete, (hash, model) rows to
+        drop), then commit it."""
         intent = {"moves": moves, "remove": remove, "superseded": superseded, "counts": counts}
         self._db.execute("UPDATE inputs SET status = 'committing', intent = ? WHERE input_hash = ? AND model = ?",
                          (json.dumps(intent), input_hash, model))
@@ -142,9 +148,9 @@ class Ledger:
                 "outputs = ?, intent = NULL WHERE input_hash = ? AND model = ?",
                 (_now(), counts.get("rows"), counts.get("windows"), counts.get("anomalies"),
                  json.dumps(sorted(final for _, final in intent["moves"])), input_hash, model))
-            for old in intent["superseded"]:
+            for old_hash, old_model in intent["superseded"]:
                 self._db.execute("DELETE FROM inputs WHERE input_hash = ? AND model = ? AND status = 'done'",
-                                 (old, model))
+                                 (old_hash, old_model))
 
     def fail(self, input_hash: str, model: str, path: str, error: str, run_id: str) -> None:
         self._db.execute(
@@ -171,7 +177,7 @@ class Ledger:
 
 
 def commit(ledger: Ledger, input_hash: str, model: str, moves: list[tuple[str, str]], remove: list[str],
-           superseded: list[str], counts: dict[str, int]) -> None:
+           superseded: list[tuple[str, str]], counts: dict[str, int]) -> None:
     """Make an input's outputs visible: record the intent, rename temp files, drop replaced outputs,
     mark done. Killed at any step, `recover` on the next run finishes it with the same result."""
     ledger.intend(input_hash, model, moves, remove, superseded, counts)

@@ -658,9 +658,12 @@ class _Committer:
         moves, counts, intervals = self._reset()
         ledger, model, summary = self.ledger, self.scorer.model_id, self.summary
         previous = ledger.get(inp.digest, model)
-        superseded = ledger.superseded(inp.identity, model, inp.digest)
-        remove = [p for e in superseded for p in e.outputs] + (previous.outputs if previous else [])
-        commit(ledger, inp.digest, model, moves, remove, [e.input_hash for e in superseded],
+        # The file's old content (this model), and this input scored into this folder by another
+        # version of the model: their outputs go, so a scores folder holds each log once.
+        replaced = [e for e in ledger.replaced(inp.digest, inp.identity, model)
+                    if e.model == model or _inside(e.outputs, self.out_dir)]
+        remove = [p for e in replaced for p in e.outputs] + (previous.outputs if previous else [])
+        commit(ledger, inp.digest, model, moves, remove, [(e.input_hash, e.model) for e in replaced],
                {k: counts[k] for k in ("rows", "windows", "anomalies")})
         summary.files_new += 1
         summary.windows_scored += counts["computed"]
@@ -685,6 +688,12 @@ class _Committer:
                 self._pending.result()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def _inside(paths: list[str], folder: Path) -> bool:
+    """True when any of `paths` lies under `folder`."""
+    root = folder.resolve()
+    return any(root in Path(p).resolve().parents for p in paths)
 
 
 def _failed(ledger: Any, summary: ScoreSummary, inp: Input, scorer: Scorer, exc: DtgError, run_id: str,

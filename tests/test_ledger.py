@@ -41,13 +41,23 @@ def test_a_changed_file_supersedes_the_old_hash_and_its_outputs(tmp_path):
         old_out = _tmp_and_final(tmp_path, "part-old.parquet", b"old")
         commit(led, "old", "m", [old_out], [], [], {})
         led.begin("new", "m", "a.csv", "r2")
-        sup = led.superseded("a.csv", "m", "new")
+        sup = led.replaced("new", "a.csv", "m")
         assert [e.input_hash for e in sup] == ["old"]
         new_out = _tmp_and_final(tmp_path, "part-new.parquet", b"new")
-        commit(led, "new", "m", [new_out], sup[0].outputs, ["old"], {})
+        commit(led, "new", "m", [new_out], sup[0].outputs, [("old", "m")], {})
         assert led.get("old", "m") is None
         assert not (tmp_path / "part-old.parquet").exists()
         assert (tmp_path / "part-new.parquet").read_bytes() == b"new"
+
+
+def test_another_version_of_the_same_model_replaces_an_input_but_another_model_does_not(tmp_path):
+    with Ledger(tmp_path / "l.sqlite") as led:
+        for model in ("demo/v1", "demo_x/v1", "other/v1"):
+            led.begin("h", model, "a.csv", "r")
+            commit(led, "h", model, [], [], [], {})
+        led.begin("h", "demo/v2", "a.csv", "r")
+        assert [e.model for e in led.replaced("h", "a.csv", "demo/v2")] == ["demo/v1"]
+        assert [e.model for e in led.replaced("h2", "b.csv", "demo/v2")] == []
 
 
 def test_recover_rolls_a_half_done_commit_forward_and_fails_interrupted_inputs(tmp_path):

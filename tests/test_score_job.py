@@ -43,14 +43,14 @@ def _copy(template: Path, dest: Path) -> Path:
     return dest
 
 
-def _score(ws: Path, **kw) -> dict:
+def _score(ws: Path, model: str = "models/tiny/v1", **kw) -> dict:
     cwd = os.getcwd()
     os.chdir(ws)
     try:
         args = dict(lake_dir="data/lake", out_dir="data/scores", ledger_path="data/ledger.sqlite",
                     quarantine_dir="data/quarantine", device="cpu")
         args.update(kw)
-        return run_score(["incoming"], "models/tiny/v1", **args).to_dict()
+        return run_score(["incoming"], model, **args).to_dict()
     finally:
         os.chdir(cwd)
 
@@ -239,3 +239,18 @@ def test_an_input_failing_after_some_chunks_leaves_nothing_of_itself(template, t
     files = _snapshot(ws)
     assert not any("부산" in k for k in files)  # the failed logs' first chunks were not committed
     assert not list((ws / "data" / "scores").rglob(".tmp-*"))  # and their temp files are gone
+
+
+def test_a_new_version_of_the_model_replaces_the_old_versions_scores_in_the_same_folder(template, tmp_path):
+    ws = _copy(template, tmp_path / "ws")
+    _score(ws)
+    v2 = publish_model(ws / "models", drive_table("서울70사1234", n=900, seed=1), threshold=0.05, seed=1)
+    assert v2.name == "v2"
+    summary = _score(ws, model="models/tiny/v2")
+    other = _score(ws, out_dir="data/scores-v1")
+    assert summary["files_new"] == N_LOGS
+    names = list(_snapshot(ws))
+    assert names and all(n == "model.json" or n.endswith("-tiny_v2.parquet") for n in names)
+    assert other["files_new"] == N_LOGS  # v1's rows were replaced, so v1 scores them again elsewhere
+    assert list((ws / "data" / "scores-v1").rglob("*-tiny_v1.parquet"))
+    assert all(n == "model.json" or n.endswith("-tiny_v2.parquet") for n in _snapshot(ws))  # untouched
