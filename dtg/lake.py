@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from dtg.errors import DtgError
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_KEY_BYTES = 200
 DIGEST_FILE = "_digest.json"
+WRITERS = 8
 
 
 def partition_key(vehicle_id: str) -> str:
@@ -173,7 +175,9 @@ class Lake:
             flt = cond if flt is None else flt & cond
         read_cols = list(dict.fromkeys(cols + ["vehicle_id", "ts"]))
         table = dataset.to_table(columns=read_cols, filter=flt)
-        table = table.take(pc.sort_indices(table, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        order = _sort_order(table)
+        if order is not None:
+            table = table.take(pa.array(order))
         return table.select(cols).combine_chunks()
 
     def stored_ts(self, vehicle_id: str, date: dt.date) -> np.ndarray:
@@ -217,31 +221,31 @@ class Lake:
         day = local_dates(table.column("ts"))
         day_num = day.astype(np.int64)
         order = np.lexsort((ts, day_num, vidx))  # stable: earlier rows of equal keys come first
-        ingested = 0
+        v_s, d_s, t_s = vidx[order], day_num[order], ts[order]
+        cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
+        bounds = np.concatenate(([0], cut, [len(order)]))
+
+        def store(lo: int, hi: int) -> int:
+            """Write the new seconds of one vehicle-day (rows order[lo:hi], sorted by ts)."""
+            t = t_s[lo:hi]
+            first = np.ones(len(t), dtype=bool)
+            first[1:] = t[1:] != t[:-1]
+            vehicle = vehicle_names[int(v_s[lo])]
+            date = day[order[lo]].astype(dt.date)
+            stored = self.stored_ts(vehicle, date)
+            new = first & ~np.isin(t, stored) if len(stored) else first
+            if not new.any():
+                return 0
+            part = table.take(pa.array(order[lo:hi][new]))
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+            atomic.write_parquet(self.partition_dir(vehicle, date) / name, part)
+            return int(new.sum())
+
         with self.lock():
-            # Group boundaries over the sorted rows: each group is one vehicle-day.
-            v_s, d_s, t_s = vidx[order], day_num[order], ts[order]
-            cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
-            bounds = np.concatenate(([0], cut, [len(order)]))
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
-                rows = order[lo:hi]
-                t = t_s[lo:hi]
-                first = np.ones(len(t), dtype=bool)
-                first[1:] = t[1:] != t[:-1]
-                vehicle = vehicle_names[int(v_s[lo])]
-                date = day[rows[0]].astype(dt.date)
-                stored = self.stored_ts(vehicle, date)
-                new = first & ~np.isin(t, stored, assume_unique=False)
-                if not new.any():
-                    continue
-                keep = np.sort(rows[new])  # file order inside the part
-                part = table.take(pa.array(keep))
-                part = part.take(pc.sort_indices(part, [("ts", "ascending")]))
-                folder = self.partition_dir(vehicle, date)
-                name = f"part-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}.parquet"
-                atomic.write_parquet(folder / name, part)
-                self._write_digest(folder)
-                ingested += len(keep)
+            # Vehicle-days are independent: write them in parallel (Parquet encoding and fsync release the GIL).
+            with ThreadPoolExecutor(max_workers=min(WRITERS, len(bounds) - 1)) as pool:
+                ingested = sum(pool.map(store, bounds[:-1], bounds[1:]))
         return ingested, table.num_rows - ingested
 
     # ------------------------------------------------------------------ fingerprint
@@ -259,16 +263,18 @@ class Lake:
                 pass
         t = ds.dataset([str(f) for f in files], schema=schema.SCHEMA, format="parquet").to_table()
         t = t.take(pc.sort_indices(t, [("ts", "ascending")]))
-        return t.num_rows, table_digest(t)
+        rows, sha = t.num_rows, table_digest(t)
+        try:  # a cache: a later fingerprint() of an unchanged partition need not read it again
+            atomic.write_json(digest_path, {"parts": names, "rows": rows, "sha256": sha})
+        except OSError:
+            pass
+        return rows, sha
 
-    def _write_digest(self, folder: Path) -> None:
-        rows, sha = self._partition_digest(folder)
-        names = [f.name for f in sorted(folder.glob("part-*.parquet"))]
-        atomic.write_json(folder / DIGEST_FILE, {"parts": names, "rows": rows, "sha256": sha})
 
     def fingerprint(self) -> str:
         """Content hash of the whole lake: equal iff the stored rows are equal, however they were split
-        into part files or ingest runs."""
+        into part files or ingest runs. Per-partition digests are cached in `_digest.json` beside the
+        parts, keyed by the part file names (unique per write), so only changed partitions are read."""
         h = hashlib.sha256()
         for p in self.partitions():
             rows, sha = self._partition_digest(p.path)
@@ -278,6 +284,26 @@ class Lake:
     def num_rows(self) -> int:
         """Rows stored (from Parquet footers, without reading data)."""
         return sum(pq.ParquetFile(f).metadata.num_rows for p in self.partitions() for f in p.files)
+
+
+def _sort_order(table: pa.Table) -> np.ndarray | None:
+    """Row order sorting `table` by (vehicle_id, ts), or None if it is sorted already.
+
+    Sorts integer keys (each vehicle's rank among the few distinct ids, epoch ms) instead of strings.
+    """
+    if table.num_rows < 2:
+        return None
+    codes = pc.dictionary_encode(table.column("vehicle_id").combine_chunks())
+    names = codes.dictionary.to_pylist()
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(np.array([n.encode("utf-8") for n in names], dtype=object), kind="stable")] = \
+        np.arange(len(names))
+    v = rank[codes.indices.to_numpy(zero_copy_only=False)]
+    t = table.column("ts").cast(pa.int64()).to_numpy()
+    dv, dts = np.diff(v), np.diff(t)
+    if ((dv > 0) | ((dv == 0) & (dts >= 0))).all():
+        return None
+    return np.lexsort((t, v))
 
 
 def _seoul() -> dt.tzinfo:

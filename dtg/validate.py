@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dtg import schema
-from dtg.readers.base import empty_rejects, rejects_table
+from dtg.readers.base import Reasons, empty_rejects, rejects_table
 
 RANGE_CHECKED: tuple[str, ...] = tuple(c.name for c in schema.COLUMNS if c.lo is not None)
 REASONS: tuple[str, ...] = (
@@ -56,15 +56,13 @@ def outside_korea(table: pa.Table) -> np.ndarray:
     return ~lat_null & ~lon_null & on_earth & ~inside
 
 
-def reasons(table: pa.Table) -> np.ndarray:
-    """One reason code per row (None = valid), for a canonical table in file order."""
+def reasons(table: pa.Table) -> Reasons:
+    """The reason of every row (code 0 = valid), for a canonical table in file order."""
     n = table.num_rows
-    reason = np.full(n, None, dtype=object)
+    rs = Reasons(n)
+    fail = rs.fail
     if n == 0:
-        return reason
-
-    def fail(mask: np.ndarray, code: str) -> None:
-        reason[mask & (reason == None)] = code  # noqa: E711 - elementwise on an object array
+        return rs
 
     fail(np.asarray(table.column("vehicle_id").is_null().to_numpy(zero_copy_only=False)), "missing:vehicle_id")
     ts_null = np.asarray(table.column("ts").is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -84,8 +82,10 @@ def reasons(table: pa.Table) -> np.ndarray:
     ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64)
     pos = np.arange(n)
 
-    ok = reason == None  # noqa: E711
-    cand = pos[ok]
+    dv, dts = np.diff(vidx), np.diff(ts)
+    if ((dv > 0) | ((dv == 0) & (dts > 0))).all() and not ts_null.any():
+        return rs  # the usual log: grouped by vehicle, time strictly increasing: no duplicates, no clock jumps
+    cand = pos[rs.ok]
     order = cand[np.lexsort((cand, ts[cand], vidx[cand]))]
     same = (vidx[order][1:] == vidx[order][:-1]) & (ts[order][1:] == ts[order][:-1])
     dup = np.zeros(n, dtype=bool)
@@ -98,7 +98,7 @@ def reasons(table: pa.Table) -> np.ndarray:
     clock = np.zeros(n, dtype=bool)
     clock[order[1:][back]] = True
     fail(clock, "clock_backwards")
-    return reason
+    return rs
 
 
 def render(table: pa.Table, rows: np.ndarray) -> list[str]:
@@ -115,15 +115,15 @@ def validate(table: pa.Table, raw_text: Callable[[np.ndarray], list[str]] | None
     """
     if table.num_rows == 0:
         return table, empty_rejects()
-    reason = reasons(table)
-    bad = reason != None  # noqa: E711
+    rs = reasons(table)
+    bad = ~rs.ok
     if not bad.any():
         return table, empty_rejects()
     idx = np.flatnonzero(bad)
     src_rows = table.column("source_row").take(pa.array(idx)).to_numpy()
     files = table.column("source_file").take(pa.array(idx)).to_pylist()
     raws = raw_text(src_rows) if raw_text is not None else render(table, idx)
-    rej = rejects_table("", src_rows, raws, list(reason[bad]))
+    rej = rejects_table("", src_rows, raws, rs.labels(bad))
     rej = rej.set_column(0, "file", pa.array(files, pa.string()))
     good = table.filter(pa.array(~bad))
     return good, rej

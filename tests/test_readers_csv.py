@@ -201,3 +201,29 @@ def test_sample_csv_is_korean_cp949_with_one_planted_bad_time(sample_dir):
     assert r.encoding == "cp949" and r.format == "csv"
     assert [x["reason"] for x in r.rejects.to_pylist()] == ["bad_timestamp"]
     assert r.rows_read == r.table.num_rows + 1
+
+
+def test_cp949_whose_first_hangul_is_far_down_is_still_detected():
+    rows = "".join(f"v1,2024-05-13 08:{i // 60 % 60:02d}:{i % 60:02d},{i % 100}\n" for i in range(3000))
+    text = "vehicle,time,speed\n" + rows + "서울70사1234,2024-05-13 09:00:00,5\n"
+    data = text.encode("cp949")
+    assert data[:65536].isascii()
+    r = parse(data)
+    assert r.encoding == "cp949" and r.table.column("vehicle_id")[-1].as_py() == "서울70사1234"
+
+
+def test_explicit_utf8_on_a_cp949_file_is_an_error_even_past_the_start():
+    text = "vehicle,time\n" + "v,2024-05-13 08:00:00\n" * 4000 + "서울,2024-05-13 08:00:01\n"
+    with pytest.raises(DtgError, match="cannot decode as utf-8"):
+        parse(text.encode("cp949"), encoding="utf-8")
+
+
+def test_an_impossible_date_alone_is_rejected_on_the_fast_path():
+    r = parse("time,speed\n2024-05-13 08:00:00,1\n2024-02-30 08:00:00,1\n\n2024-05-13 08:00:02,1\n")
+    assert [(x["row"], x["reason"]) for x in r.rejects.to_pylist()] == [(3, "bad_timestamp")]
+    assert r.table.column("source_row").to_pylist() == [2, 5]
+
+
+def test_an_empty_time_cell_is_a_bad_timestamp():
+    r = parse("time,speed\n2024-05-13 08:00:00,1\n,2\n")
+    assert [(x["row"], x["reason"]) for x in r.rejects.to_pylist()] == [(3, "bad_timestamp")]

@@ -31,27 +31,60 @@ def empty_rejects() -> pa.Table:
     return REJECT_SCHEMA.empty_table()
 
 
+class Reasons:
+    """One reason code per row, the first failure wins; integer codes so marking stays vectorised."""
+
+    def __init__(self, n: int) -> None:
+        self.code = np.zeros(n, dtype=np.int16)
+        self.names: list[str | None] = [None]
+
+    def fail(self, mask: np.ndarray, name: str) -> None:
+        """Give `name` to the rows in `mask` that have no reason yet."""
+        m = np.asarray(mask, dtype=bool) & (self.code == 0)
+        if m.any():
+            if name not in self.names:
+                self.names.append(name)
+            self.code[m] = self.names.index(name)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.code == 0
+
+    def labels(self, mask: np.ndarray | None = None) -> list[str | None]:
+        codes = self.code if mask is None else self.code[mask]
+        return [self.names[c] for c in codes]
+
+
 class RawLines:
     """Random access to the text of a file's lines by 1-based line number, for quarantine records.
 
-    Line boundaries are found once with numpy; a line is decoded only when asked for.
+    Line boundaries are found (with numpy) the first time a line is asked for; a line is decoded
+    only when asked for. Clean files never pay for it.
     """
 
-    def __init__(self, data: bytes, encoding: str) -> None:
+    def __init__(self, data: bytes, encoding: str, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.data = data
         self.encoding = encoding
-        self.starts, self.ends = line_bounds(data)
+        self._bounds = bounds
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._bounds is None:
+            self._bounds = line_bounds(self.data)
+        return self._bounds
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.bounds[0])
 
     def get(self, line: int) -> str:
-        if not 1 <= line <= len(self.starts):
+        starts, ends = self.bounds
+        if not 1 <= line <= len(starts):
             return ""
-        raw = self.data[self.starts[line - 1]:self.ends[line - 1]]
-        return raw.decode(self.encoding, errors="replace")
+        return self.data[starts[line - 1]:ends[line - 1]].decode(self.encoding, errors="replace")
 
     def many(self, lines: np.ndarray) -> list[str]:
+        if len(lines) == 0:
+            return []
         return [self.get(int(i)) for i in lines]
 
 

@@ -25,7 +25,7 @@ import pyarrow.csv as pcsv
 from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import encoding as enc
-from dtg.readers.base import RawLines, ReadResult, canonical, display_name, line_bounds, rejects_table
+from dtg.readers.base import RawLines, Reasons, ReadResult, canonical, display_name, line_bounds, rejects_table
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "vehicle_id": ("vehicle", "vehicleid", "vehicle_no", "car_id", "carid", "device_id", "deviceid", "plate",
@@ -185,6 +185,53 @@ def _to_float(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
         return pa.array(values.to_numpy(dtype=np.float64), pa.float64(), mask=values.isna().to_numpy()), bad
 
 
+def _decode(data: bytes, encoding: str, name: str) -> tuple[bytes, str]:
+    """(UTF-8 bytes for pyarrow, encoding of the file).
+
+    'auto' decides on the first 64 KiB (pure ASCII or valid UTF-8 there: UTF-8); the rest of a UTF-8
+    file is validated by pyarrow as it parses string columns (see `parse`), not decoded twice.
+    """
+    used = enc.normalise(encoding)
+    if used == "auto":
+        head = data[:65536]
+        cut = head.rfind(b"\n") + 1 if len(data) > len(head) else len(head)
+        used = "utf-8" if head[:cut or len(head)].isascii() else enc.detect(head[:cut or len(head)], name)
+    if used == "utf-8":
+        return data, used
+    try:
+        return data.decode("cp949").encode("utf-8"), used
+    except UnicodeDecodeError as exc:
+        raise DtgError("cannot decode as cp949", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
+
+
+def _row_lines(utf8: bytes, header_line: int, n: int, invalid: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(line number of each of the n parsed rows, line numbers of the rows pyarrow skipped as malformed).
+
+    pyarrow skips blank lines and malformed rows; a clean file maps row i to line header+1+i without
+    looking at line boundaries at all.
+    """
+    lines = utf8.count(b"\n") + (0 if utf8.endswith(b"\n") else 1)
+    if not invalid and lines - header_line == n:  # every line after the header is a row
+        return np.arange(n, dtype=np.int64) + header_line + 1, np.empty(0, dtype=np.int64)
+    starts, ends = line_bounds(utf8)
+    line_no = np.arange(1, len(starts) + 1, dtype=np.int64)
+    body = line_no[(ends > starts) & (line_no > header_line)]
+    drop = np.zeros(len(body), dtype=bool)
+    if invalid:
+        pending: dict[str, int] = {}
+        for t in invalid:
+            pending[t] = pending.get(t, 0) + 1
+        for i, ln in enumerate(body):
+            t = utf8[starts[ln - 1]:ends[ln - 1]].decode("utf-8")
+            if pending.get(t, 0) > 0:
+                drop[i] = True
+                pending[t] -= 1
+    rows = body[~drop]
+    if len(rows) != n:  # quoted newlines inside values: fall back to row order
+        rows = np.arange(n, dtype=np.int64) + header_line + 1
+    return rows, body[drop]
+
+
 def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schema.TZ,
           mapping: dict[str, Any] | None = None, vehicle: str | None = None) -> ReadResult:
     """Parse the bytes of a CSV log. DtgError if it cannot be read as CSV at all."""
@@ -194,32 +241,23 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     if enc.looks_binary(data):
         raise DtgError("binary file, not a CSV log", file=name)
     data = enc.strip_bom(data)
-    used = enc.normalise(encoding)
-    if used == "auto":
-        used = enc.detect(data, name)
-    if used == "cp949":
-        try:
-            utf8 = data.decode("cp949").encode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DtgError("cannot decode as cp949", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
-    else:
-        utf8 = data
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DtgError("cannot decode as utf-8", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
+    utf8, used = _decode(data, encoding, name)
 
-    starts, ends = line_bounds(utf8)
-    nonempty = np.flatnonzero(ends > starts) + 1  # 1-based line numbers
-    if len(nonempty) == 0:
+    lead = re.match(rb"[\r\n]*", utf8).end()
+    eol = utf8.find(b"\n", lead)
+    first_bytes = utf8[lead:eol if eol >= 0 else len(utf8)].rstrip(b"\r")
+    if not first_bytes.strip():
         raise DtgError("empty file", file=name)
-    header_line = int(nonempty[0])
-    first = utf8[starts[header_line - 1]:ends[header_line - 1]].decode("utf-8")
+    header_line = utf8.count(b"\n", 0, lead) + 1
+    try:
+        first = first_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DtgError(f"cannot decode the header as {used}", file=name, line=header_line) from None
     delim = _delimiter(first)
     headers = next(pycsv.reader([first], delimiter=delim))
-    cols = resolve_columns(headers, mapping, name)
     if len(set(headers)) != len(headers):
         raise DtgError("duplicate column names in the header", file=name, line=header_line)
+    cols = resolve_columns(headers, mapping, name)
 
     invalid: list[str] = []
 
@@ -228,6 +266,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         return "skip"
 
     def read(types: dict[str, pa.DataType]) -> pa.Table:
+        invalid.clear()
         return pcsv.read_csv(
             io.BytesIO(utf8),
             read_options=pcsv.ReadOptions(block_size=1 << 22),
@@ -236,57 +275,56 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
 
-    typed = {h: (pa.string() if c in STRING_COLUMNS else pa.float64()) for h, c in cols.items()}
-    try:
-        raw_table = read(typed)
-    except pa.ArrowInvalid:
-        invalid.clear()
-        try:
-            raw_table = read({h: pa.string() for h in cols})
-        except pa.ArrowInvalid as exc:
-            raise DtgError(f"not a readable CSV: {str(exc).splitlines()[0]}", file=name) from None
-    n = raw_table.num_rows
-
-    # Line number of every data row: non-empty lines after the header, minus rows pyarrow skipped.
-    body = nonempty[nonempty > header_line]
-    if invalid:
-        texts = {}
-        for t in invalid:
-            texts[t] = texts.get(t, 0) + 1
-        drop = np.zeros(len(body), dtype=bool)
-        for i, ln in enumerate(body):
-            t = utf8[starts[ln - 1]:ends[ln - 1]].decode("utf-8")
-            if texts.get(t, 0) > 0:
-                drop[i] = True
-                texts[t] -= 1
-        bad_lines, body = body[drop], body[~drop]
-    else:
-        bad_lines = np.empty(0, dtype=np.int64)
-    row_lines = body if len(body) == n else np.arange(n, dtype=np.int64) + header_line + 1
-
-    reason = np.full(n, None, dtype=object)
-
-    def fail(mask: np.ndarray, code: str) -> None:
-        reason[mask & (reason == None)] = code  # noqa: E711
-
-    out: dict[str, pa.Array] = {}
     by_canon = {c: h for h, c in cols.items()}
-    ts, ok = parse_timestamps(raw_table.column(by_canon["ts"]).combine_chunks(), tz)
-    fail(~ok, "bad_timestamp")
+    numeric_types = {h: (pa.string() if c in STRING_COLUMNS else pa.float64()) for h, c in cols.items()}
+    # Fastest first: pyarrow parses ISO timestamps and numbers itself; any bad cell falls back to text.
+    attempts = [dict(numeric_types, **{by_canon["ts"]: pa.timestamp("ms")}), numeric_types,
+                {h: pa.string() for h in cols}]
+    raw_table = None
+    for types in attempts:
+        try:
+            raw_table = read(types)
+            break
+        except pa.ArrowInvalid as exc:
+            last = exc
+            if "UTF8" in str(exc) or "UTF-8" in str(exc):
+                if encoding != "auto" or used != "utf-8":
+                    raise DtgError(f"cannot decode as {used}", file=name) from None
+                # Valid UTF-8 at the start only: a CP949 export whose first Hangul comes later.
+                utf8, used = _decode(data, "cp949", name)
+                try:
+                    raw_table = read(types)
+                    break
+                except pa.ArrowInvalid as exc2:
+                    last = exc2
+    if raw_table is None:
+        raise DtgError(f"not a readable CSV: {str(last).splitlines()[0]}", file=name) from None
+    n = raw_table.num_rows
+    row_lines, bad_lines = _row_lines(utf8, header_line, n, invalid)
+
+    rs = Reasons(n)
+    out: dict[str, pa.Array] = {}
+    ts_col = raw_table.column(by_canon["ts"]).combine_chunks()
+    if pa.types.is_timestamp(ts_col.type):
+        ok = np.asarray(ts_col.is_valid().to_numpy(zero_copy_only=False))
+        ts = pc.assume_timezone(ts_col, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+    else:
+        ts, ok = parse_timestamps(ts_col, tz)
+    rs.fail(~ok, "bad_timestamp")
     out["ts"] = ts
     scale = (mapping or {}).get("scale", {})
     for canon in NUMERIC_COLUMNS:
         if canon not in by_canon:
             continue
         values, bad = _to_float(raw_table.column(by_canon[canon]))
-        fail(bad, f"bad_number:{canon}")
+        rs.fail(bad, f"bad_number:{canon}")
         if canon in scale:
             values = pc.multiply(values, float(scale[canon]))
         if canon in INT_COLUMNS:
             f = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
             col = schema.BY_NAME[canon]
             with np.errstate(invalid="ignore"):
-                fail(np.asarray((f != np.round(f)) | (f < col.lo) | (f > col.hi)), f"{canon}_out_of_range")
+                rs.fail(np.asarray((f != np.round(f)) | (f < col.lo) | (f > col.hi)), f"{canon}_out_of_range")
             values = pa.array(np.where(np.isfinite(f), np.round(np.clip(f, col.lo, col.hi)), 0),
                               mask=np.asarray(values.is_null().to_numpy(zero_copy_only=False)))
         out[canon] = values
@@ -297,16 +335,16 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         out["vehicle_id"] = pc.if_else(pc.equal(out["vehicle_id"], ""), pa.scalar(None, pa.string()),
                                        out["vehicle_id"])
     else:
-        out["vehicle_id"] = pa.array([vehicle or Path(name).stem] * n, pa.string())
-    out["source_file"] = pa.array([name] * n, pa.string())
+        out["vehicle_id"] = pa.repeat(pa.scalar(vehicle or Path(name).stem, pa.string()), n)
+    out["source_file"] = pa.repeat(pa.scalar(name, pa.string()), n)
     out["source_row"] = pa.array(row_lines, pa.int64())
     table = canonical(pa.table(out))
-    keep = reason == None  # noqa: E711
-    good = table.filter(pa.array(keep)) if not keep.all() else table
+    keep = rs.ok
+    good = table if keep.all() else table.filter(pa.array(keep))
 
     raw = RawLines(data, used)
     rej_rows = np.concatenate([row_lines[~keep], bad_lines]).astype(np.int64)
-    rej_reasons = list(reason[~keep]) + ["malformed_row"] * len(bad_lines)
+    rej_reasons = rs.labels(~keep) + ["malformed_row"] * len(bad_lines)
     order = np.argsort(rej_rows, kind="stable")
     rej_rows = rej_rows[order]
     rejects = rejects_table(name, rej_rows, raw.many(rej_rows), [rej_reasons[i] for i in order])

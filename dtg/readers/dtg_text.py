@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import encoding as enc
-from dtg.readers.base import RawLines, ReadResult, display_name, line_bounds, rejects_table
+from dtg.readers.base import RawLines, Reasons, ReadResult, display_name, line_bounds, rejects_table
 
 HEADER_FIELDS: tuple[tuple[str, int], ...] = (
     ("model", 20),         # 운행기록장치 모델명
@@ -198,24 +198,20 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     mat = buf[rec_starts[full][:, None] + np.arange(RECORD_LEN)]
     good_lines = rec_line[full]
 
-    reason = np.full(len(mat), None, dtype=object)
-
-    def fail(ok: np.ndarray, code: str) -> None:
-        reason[(~ok) & (reason == None)] = code  # noqa: E711 - elementwise comparison on an object array
-
-    daily, ok = _digits(mat, "daily_distance"); fail(ok, "bad_number:daily_distance")
-    total, ok = _digits(mat, "total_distance"); fail(ok, "bad_number:total_distance")
-    naive_ms, ok = _timestamps(mat); fail(ok, "bad_timestamp")
-    speed, ok = _digits(mat, "speed"); fail(ok, "bad_number:speed")
-    rpm, ok = _digits(mat, "rpm"); fail(ok, "bad_number:rpm")
-    brake, ok = _digits(mat, "brake"); fail(ok, "bad_number:brake")
-    x, ok = _digits(mat, "x"); fail(ok, "bad_number:x")
-    y, ok = _digits(mat, "y"); fail(ok, "bad_number:y")
-    azimuth, ok = _digits(mat, "azimuth"); fail(ok, "bad_number:azimuth")
-    ax, ok = _accel(mat, "accel_x"); fail(ok, "bad_number:accel_x")
-    ay, ok = _accel(mat, "accel_y"); fail(ok, "bad_number:accel_y")
-    status, ok = _digits(mat, "status"); fail(ok, "bad_number:status")
-    keep = reason == None  # noqa: E711
+    rs = Reasons(len(mat))
+    daily, ok = _digits(mat, "daily_distance"); rs.fail(~ok, "bad_number:daily_distance")
+    total, ok = _digits(mat, "total_distance"); rs.fail(~ok, "bad_number:total_distance")
+    naive_ms, ok = _timestamps(mat); rs.fail(~ok, "bad_timestamp")
+    speed, ok = _digits(mat, "speed"); rs.fail(~ok, "bad_number:speed")
+    rpm, ok = _digits(mat, "rpm"); rs.fail(~ok, "bad_number:rpm")
+    brake, ok = _digits(mat, "brake"); rs.fail(~ok, "bad_number:brake")
+    x, ok = _digits(mat, "x"); rs.fail(~ok, "bad_number:x")
+    y, ok = _digits(mat, "y"); rs.fail(~ok, "bad_number:y")
+    azimuth, ok = _digits(mat, "azimuth"); rs.fail(~ok, "bad_number:azimuth")
+    ax, ok = _accel(mat, "accel_x"); rs.fail(~ok, "bad_number:accel_x")
+    ay, ok = _accel(mat, "accel_y"); rs.fail(~ok, "bad_number:accel_y")
+    status, ok = _digits(mat, "status"); rs.fail(~ok, "bad_number:status")
+    keep = rs.ok
 
     variants = []
     lon, lat = x / 1e6, y / 1e6
@@ -232,7 +228,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     n = int(keep.sum())
     k = keep
     table = pa.Table.from_arrays([
-        pa.array([vehicle_id] * n, pa.string()),
+        pa.repeat(pa.scalar(vehicle_id, pa.string()), n),
         localize(naive_ms[k], tz),
         pa.array(speed[k].astype(np.float32)),
         pa.array(rpm[k].astype(np.float32)),
@@ -245,15 +241,15 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         pa.array(ax[k].astype(np.float32)),
         pa.array(ay[k].astype(np.float32)),
         pa.array(status[k].astype(np.int16)),
-        pa.array([header.driver_code or None] * n, pa.string()),
-        pa.array([header.vehicle_type] * n, pa.string()),
-        pa.array([name] * n, pa.string()),
+        pa.repeat(pa.scalar(header.driver_code or None, pa.string()), n),
+        pa.repeat(pa.scalar(header.vehicle_type, pa.string()), n),
+        pa.repeat(pa.scalar(name, pa.string()), n),
         pa.array(good_lines[k]),
     ], schema=schema.SCHEMA)
 
-    raw = RawLines(data, "cp949" if used == "cp949" else "utf-8")
+    raw = RawLines(data, "cp949" if used == "cp949" else "utf-8", (starts, ends))
     bad_rows = np.concatenate([good_lines[~keep], rec_line[~full]])
-    bad_reasons = list(reason[~keep]) + ["truncated_record"] * int((~full).sum())
+    bad_reasons = rs.labels(~keep) + ["truncated_record"] * int((~full).sum())
     order = np.argsort(bad_rows, kind="stable")
     bad_rows = bad_rows[order]
     rejects = rejects_table(name, bad_rows, raw.many(bad_rows), [bad_reasons[i] for i in order])

@@ -1,0 +1,135 @@
+"""Ingest throughput against pyarrow's raw CSV read of the same file, measured in the same run.
+
+    .venv/bin/python benchmarks/ingest.py [--rows 2000000] [--repeat 3] [--cli]
+
+Builds a canonical CSV of --rows rows in a temp folder from the bundled sample (its rows repeated,
+each copy shifted by whole days so every row is a new second), then times, best of --repeat:
+  baseline   pyarrow.csv.read_csv(file)                   (raw parse, type inference, no checks)
+  dtg csv    dtg.ingest.ingest([file], fresh lake)        (read + validate + quarantine + lake write)
+  dtg read   dtg.readers.read_source(file)                (the reader alone)
+and the same for a DTG record file of the same rows (dtg.readers.dtg_text, CP949). Prints rows/s
+and the ratio dtg/baseline (goal >= 0.5 for CSV). --cli also times the `dtg ingest` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dtg import schema  # noqa: E402
+from dtg.ingest import ingest  # noqa: E402
+from dtg.readers import dtg_text, read_source  # noqa: E402
+
+CSV_COLUMNS = ["vehicle_id", "ts", "speed", "rpm", "brake", "lat", "lon", "azimuth", "accel_x", "accel_y", "status"]
+
+
+def fleet(rows: int, work: Path) -> pa.Table:
+    """`rows` canonical rows: the sample's rows, copy k shifted by k days."""
+    ingest([ROOT / "data" / "sample"], work / "sample_lake", work / "sample_q")
+    from dtg.lake import Lake
+
+    base = Lake(work / "sample_lake").read()
+    copies = -(-rows // base.num_rows)
+    day_ms = 86_400_000
+    ts = base.column("ts").cast(pa.int64()).to_numpy()
+    parts = []
+    for k in range(copies):
+        parts.append(base.set_column(1, "ts", pa.array(ts + k * day_ms, pa.timestamp("ms")).cast(schema.TS_TYPE)))
+    return pa.concat_tables(parts).slice(0, rows).combine_chunks()
+
+
+def write_csv(table: pa.Table, path: Path) -> None:
+    t = table.select(CSV_COLUMNS)
+    local = pc.strftime(table.column("ts"), format="%Y-%m-%d %H:%M:%S")
+    t = t.set_column(1, "ts", local)
+    pcsv.write_csv(t, path)
+
+
+def best(fn, repeat: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="dtg ingest throughput vs pyarrow.csv.read_csv")
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cli", action="store_true", help="also time the dtg ingest command (one run)")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="dtg-bench-"))
+    try:
+        table = fleet(args.rows, work)
+        n = table.num_rows
+        csv_path = work / "fleet.csv"
+        write_csv(table, csv_path)
+        dtg_path = work / "fleet.dtg"
+        by_vehicle = table.filter(pc.equal(table.column("vehicle_id"), table.column("vehicle_id")[0]))
+        dtg_path.write_bytes(dtg_text.to_bytes(by_vehicle, dtg_text.DtgHeader(vehicle_type="11",
+                                                                              registration="서울70사1234")))
+        n_dtg = by_vehicle.num_rows
+        print(f"rows: CSV {n:,} ({csv_path.stat().st_size / 1e6:.0f} MB), DTG {n_dtg:,} "
+              f"({dtg_path.stat().st_size / 1e6:.0f} MB); best of {args.repeat}", file=sys.stderr)
+
+        base_t, _ = best(lambda: pcsv.read_csv(csv_path), args.repeat)
+        read_t, r = best(lambda: read_source(csv_path), args.repeat)
+        assert r.table.num_rows == n, (r.table.num_rows, n)
+
+        def run_ingest(src: Path):
+            lake = work / "lake"
+            shutil.rmtree(lake, ignore_errors=True)
+            shutil.rmtree(work / "q", ignore_errors=True)
+            return ingest([src], lake, work / "q").to_dict()
+
+        ingest_t, s = best(lambda: run_ingest(csv_path), args.repeat)
+        assert s["rows_ingested"] + s["rows_quarantined"] + s["rows_duplicate"] == n
+        dtg_base_t, _ = best(lambda: dtg_path.read_bytes().split(b"\r\n"), args.repeat)
+        dtg_read_t, rd = best(lambda: dtg_text.read(dtg_path), args.repeat)
+        assert rd.table.num_rows == n_dtg
+        dtg_ingest_t, _ = best(lambda: run_ingest(dtg_path), args.repeat)
+
+        lines = [
+            f"{'stage':<44}{'seconds':>9}{'rows/s':>14}{'ratio':>8}",
+            f"{'pyarrow.csv.read_csv (baseline)':<44}{base_t:>9.2f}{n / base_t:>14,.0f}{1.0:>8.2f}",
+            f"{'dtg read_source (CSV reader only)':<44}{read_t:>9.2f}{n / read_t:>14,.0f}{base_t / read_t:>8.2f}",
+            f"{'dtg ingest CSV (read+validate+lake)':<44}{ingest_t:>9.2f}{n / ingest_t:>14,.0f}{base_t / ingest_t:>8.2f}",
+            f"{'DTG: bytes.split lines (baseline)':<44}{dtg_base_t:>9.2f}{n_dtg / dtg_base_t:>14,.0f}{1.0:>8.2f}",
+            f"{'dtg DTG reader':<44}{dtg_read_t:>9.2f}{n_dtg / dtg_read_t:>14,.0f}{dtg_base_t / dtg_read_t:>8.2f}",
+            f"{'dtg ingest DTG (read+validate+lake)':<44}{dtg_ingest_t:>9.2f}{n_dtg / dtg_ingest_t:>14,.0f}"
+            f"{dtg_base_t / dtg_ingest_t:>8.2f}",
+        ]
+        if args.cli:
+            exe = Path(sys.executable).with_name("dtg")
+            shutil.rmtree(work / "lake", ignore_errors=True)
+            t0 = time.perf_counter()
+            subprocess.run([str(exe), "ingest", str(csv_path), "--lake", str(work / "lake"), "--quarantine",
+                            str(work / "q"), "--json"], check=True, capture_output=True)
+            cli_t = time.perf_counter() - t0
+            lines.append(f"{'dtg ingest CSV, CLI (one run, incl. startup)':<44}{cli_t:>9.2f}{n / cli_t:>14,.0f}"
+                         f"{base_t / cli_t:>8.2f}")
+        print("\n".join(lines))
+        print(f"CSV goal ratio >= 0.5: {'met' if base_t / ingest_t >= 0.5 else 'NOT met'} "
+              f"({base_t / ingest_t:.2f})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
