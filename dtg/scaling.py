@@ -92,7 +92,7 @@ class MinMaxScaler(_Scaler):
         X = _rows(X)
         if X.shape[0] == 0:
             return self
-        lo, hi = X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64)
+        lo, hi = _per_column(X, np.min), _per_column(X, np.max)
         if hasattr(self, "data_min_"):
             if X.shape[1] != self.n_features_in_:
                 raise DtgError(f"scaler was fitted on {self.n_features_in_} features, got {X.shape[1]}")
@@ -147,9 +147,9 @@ class StandardScaler(_Scaler):
         m = X.shape[0]
         if m == 0:
             return self
-        Xd = X.astype(np.float64)
-        mean_b = Xd.mean(axis=0)
-        m2_b = ((Xd - mean_b) ** 2).sum(axis=0)
+        mean_b = _per_column(X, lambda c: np.mean(c, dtype=np.float64))
+        m2_b = _per_column(X, lambda c: 0.0) if m == 0 else np.array(
+            [np.sum((X[:, j].astype(np.float64) - mean_b[j]) ** 2) for j in range(X.shape[1])])
         if hasattr(self, "mean_"):
             if X.shape[1] != self.n_features_in_:
                 raise DtgError(f"scaler was fitted on {self.n_features_in_} features, got {X.shape[1]}")
@@ -215,6 +215,11 @@ def scaler_from_dict(d: dict[str, Any]) -> Scaler:
     if kind == "standard":
         return StandardScaler.from_dict(d)
     raise DtgError(f"unknown scaler kind {kind!r} (valid: {', '.join(SCALERS)})", field="scaler")
+
+
+def _per_column(X: np.ndarray, reduce) -> np.ndarray:
+    # one reduction per column: much faster than reducing a narrow (rows, F) array along axis 0
+    return np.array([reduce(X[:, j]) for j in range(X.shape[1])], dtype=np.float64)
 
 
 def _rows(X: np.ndarray) -> np.ndarray:

@@ -1,12 +1,15 @@
 """Segments: maximal runs of one vehicle's records at 1-second spacing.
 
-A DTG logs one record per second. Two consecutive records of a vehicle that lie more than `max_gap`
-seconds apart end a segment; a shorter gap (2..max_gap seconds) is filled by linear interpolation
-(hold-last for discrete signals such as the brake) and the filled rows are flagged. A window never
-spans two segments, so this is what makes windows honest about time.
+A DTG logs one record per second. Two consecutive records of a vehicle whose time difference rounds
+to more than `max_gap` seconds end a segment; a shorter gap (2..max_gap seconds) is filled by linear
+interpolation (hold-last for discrete signals such as the brake) and the filled rows are flagged; a
+difference that rounds to 0 is a repeated second and the later row is dropped. A window never spans
+two segments, so this is what makes windows honest about time.
 
-Timestamps are compared in whole seconds (rounded to the nearest second), because DTG clocks carry
-hundredths that jitter around the second; the rows keep their true millisecond timestamps.
+Differences are rounded to whole seconds because DTG clocks carry hundredths that jitter around the
+second; the rows keep their true millisecond timestamps. The work is proportional to the number of
+rows only in a few vectorised passes (in chunks, so temporaries stay small); everything else is done
+on the irregular steps, which are rare in real logs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import numpy as np
 from dtg.errors import DtgError
 
 MS_PER_S = 1000
+_CHUNK = 1 << 20
+_BLOCK = 1 << 14  # rows per block when interleaving columns (keeps the output block in cache)
+
+
+class UnsortedError(ValueError):
+    """The rows of a vehicle are not in ascending time order."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +66,7 @@ class Segmented:
 
 
 def is_grouped_and_sorted(codes: np.ndarray, ts: np.ndarray) -> bool:
-    """True when each vehicle's rows are contiguous (codes in first-appearance order) and ts ascend.
-
-    `codes` must come from a first-appearance encoding (e.g. Arrow's dictionary_encode): then rows are
-    grouped by vehicle exactly when every code step is 0 or +1.
-    """
+    """True when each vehicle's rows are contiguous (codes in first-appearance order) and ts ascend."""
     if codes.shape[0] < 2:
         return True
     step = np.diff(codes)
@@ -70,83 +75,116 @@ def is_grouped_and_sorted(codes: np.ndarray, ts: np.ndarray) -> bool:
     return not np.any((step == 0) & (np.diff(ts) < 0))
 
 
-def segment(
-    codes: np.ndarray,
-    ts: np.ndarray,
-    columns: Sequence[np.ndarray],
-    hold: Sequence[bool],
-    max_gap: int = 1,
-) -> Segmented:
+def segment(codes: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarray], hold: Sequence[bool],
+            max_gap: int = 1) -> Segmented:
+    """`segment_runs` for rows given a vehicle code each (grouped by vehicle, codes 0, 1, 2, ...)."""
+    codes = np.asarray(codes)
+    if not is_grouped_and_sorted(codes, np.asarray(ts)):
+        raise UnsortedError("rows must be grouped by vehicle and sorted by time")
+    vstart = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1]))) if codes.size else np.zeros(0, np.int64)
+    return segment_runs(vstart, ts, columns, hold, max_gap)
+
+
+def segment_runs(vstart: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarray], hold: Sequence[bool],
+                 max_gap: int = 1) -> Segmented:
     """Split rows into segments and fill gaps of up to `max_gap` seconds.
 
-    `codes` (rows,) vehicle code per row and `ts` (rows,) epoch ms must be grouped by vehicle and
-    ascending in time (see `is_grouped_and_sorted`); `columns` are the feature values (no NaN), one
-    array per feature; `hold[j]` says feature j is discrete (filled with the last value, not
-    interpolated). A second that occurs twice for one vehicle keeps its first row.
+    `vstart` (V,) ascending: the first row of each vehicle (vehicle v owns rows vstart[v]:vstart[v+1]);
+    `ts` (rows,) epoch ms, ascending within each vehicle (else `UnsortedError`); `columns` are the
+    feature values (no NaN), one array per feature; `hold[j]` says feature j is discrete (filled
+    with the last value, not interpolated). A repeated second keeps its first row.
     """
     if int(max_gap) != max_gap or max_gap < 1:
         raise DtgError(f"max gap must be a whole number of seconds >= 1, got {max_gap}", field="max_gap")
     if len(columns) != len(hold):
         raise ValueError("one hold flag per column")
-    codes = np.asarray(codes)
     ts = np.asarray(ts, dtype=np.int64)
-    n_features = len(columns)
-    if not is_grouped_and_sorted(codes, ts):
-        raise ValueError("rows must be grouped by vehicle and sorted by time")
-
-    sec = np.floor_divide(ts + MS_PER_S // 2, MS_PER_S)
-    same = codes[1:] == codes[:-1]
-    dup = same & (sec[1:] == sec[:-1])
-    rows_duplicate = int(dup.sum())
-    if rows_duplicate:
-        keep = np.concatenate(([True], ~dup))
-        codes, ts, sec = codes[keep], ts[keep], sec[keep]
-        columns = [np.asarray(c)[keep] for c in columns]
-        same = codes[1:] == codes[:-1]
-    n = ts.shape[0]
+    vstart = np.asarray(vstart, dtype=np.int64)
+    n, n_features = ts.shape[0], len(columns)
     if n == 0:
-        return Segmented(np.empty((0, n_features), np.float32), np.empty(0, np.int64), np.empty(0, np.int64),
-                         np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), rows_duplicate)
+        return Segmented(np.empty((0, n_features), np.float32), ts, np.empty(0, np.int64), np.empty(0, np.int64),
+                         np.empty(0, np.int32), np.empty(0, np.int64), 0)
 
-    step = np.diff(sec)
-    del sec
-    brk = ~same | (step > max_gap)
-    del same
-    ins = np.zeros(n, dtype=np.int64)  # seconds inserted before each row
-    np.subtract(step, 1, out=ins[1:], where=~brk)
-    del step
-    first = np.flatnonzero(np.concatenate(([True], brk)))
-    del brk
-    total_ins = int(ins.sum())
-    rows = n + total_ins
+    # rows i >= 1 whose step from row i-1 is not ~1 s, and that do not start a vehicle
+    irr = _irregular_steps(ts)
+    irr = irr[~_isin_sorted(irr, vstart)]
+    dd = ts[irr] - ts[irr - 1]
+    if np.any(dd < 0):
+        raise UnsortedError("rows of a vehicle must be in ascending time order")
+    dup = irr[dd < MS_PER_S // 2]
+    if dup.size:
+        keep = np.ones(n, dtype=bool)
+        keep[dup] = False
+        vstart = vstart - np.searchsorted(dup, vstart)
+        seg = segment_runs(vstart, ts[keep], [np.asarray(c)[keep] for c in columns], hold, max_gap)
+        return Segmented(seg.values, seg.ts, seg.row0, seg.length, seg.vehicle, seg.filled_rows, int(dup.size))
+
+    step = (dd + MS_PER_S // 2) // MS_PER_S  # >= 2 here
+    fill_at = irr[step <= max_gap]  # rows with a filled gap just before them
+    n_fill = step[step <= max_gap] - 1
+    first = np.union1d(vstart, irr[step > max_gap])  # input rows that start a segment
+    shift_after = np.cumsum(n_fill)  # rows inserted up to and including each fill position
+    row0 = first + _shift_at(first, fill_at, shift_after)
+    rows = n + int(shift_after[-1]) if n_fill.size else n
+    length = np.diff(np.append(row0, rows))
+    vehicle = (np.searchsorted(vstart, first, side="right") - 1).astype(np.int32)
 
     values = np.empty((rows, n_features), dtype=np.float32)
-    if total_ins == 0:
-        for j, col in enumerate(columns):
-            values[:, j] = col
-        return Segmented(values, np.ascontiguousarray(ts), first.astype(np.int64),
-                         np.diff(np.append(first, n)).astype(np.int64), codes[first].astype(np.int32),
-                         np.empty(0, np.int64), rows_duplicate)
-
-    out_pos = np.arange(n, dtype=np.int64)
-    out_pos += np.cumsum(ins)
-    after = np.flatnonzero(ins)  # rows with a gap just before them
-    cnt = ins[after]
-    del ins
-    b = np.repeat(after, cnt)
-    k = np.arange(total_ins, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt) + 1
-    a = b - 1
-    frac = k / (np.repeat(cnt, cnt) + 1.0)
-    pos = out_pos[a] + k
+    if not n_fill.size:
+        _interleave(values, columns)
+        return Segmented(values, ts, row0, length, vehicle, np.empty(0, np.int64), 0)
 
     ts_out = np.empty(rows, dtype=np.int64)
-    ts_out[out_pos] = ts
+    for lo in range(0, n, _CHUNK):  # scatter the real rows, a chunk at a time
+        hi = min(n, lo + _CHUNK)
+        pos = np.arange(lo, hi, dtype=np.int64)
+        pos += _shift_at(pos, fill_at, shift_after)
+        ts_out[pos] = ts[lo:hi]
+        for j, col in enumerate(columns):
+            values[pos, j] = col[lo:hi]
+    # the inserted rows: k = 1..n_fill between rows a = b-1 and b
+    b = np.repeat(fill_at, n_fill)
+    k = np.arange(b.size, dtype=np.int64) - np.repeat(shift_after - n_fill, n_fill) + 1
+    a = b - 1
+    frac = k / (np.repeat(n_fill, n_fill) + 1.0)
+    pos = a + _shift_at(a, fill_at, shift_after) + k
     ts_out[pos] = ts[a] + MS_PER_S * k
     for j, (col, discrete) in enumerate(zip(columns, hold)):
-        col = np.asarray(col)
-        values[out_pos, j] = col
-        lo = col[a].astype(np.float64)
-        values[pos, j] = lo if discrete else lo + (col[b] - lo) * frac
-    row0 = out_pos[first]
-    return Segmented(values, ts_out, row0, np.diff(np.append(row0, rows)), codes[first].astype(np.int32),
-                     pos, rows_duplicate)
+        lo_v = np.asarray(col)[a].astype(np.float64)
+        values[pos, j] = lo_v if discrete else lo_v + (np.asarray(col)[b] - lo_v) * frac
+    return Segmented(values, ts_out, row0, length, vehicle, pos, 0)
+
+
+def _irregular_steps(ts: np.ndarray) -> np.ndarray:
+    """Rows i >= 1 with ts[i] - ts[i-1] outside [500, 1500) ms, found chunk by chunk."""
+    out = []
+    n = ts.shape[0]
+    for lo in range(1, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        d = ts[lo:hi] - ts[lo - 1:hi - 1]
+        out.append(np.flatnonzero((d < MS_PER_S // 2) | (d >= MS_PER_S + MS_PER_S // 2)) + lo)
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+def _isin_sorted(x: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    if sorted_values.size == 0:
+        return np.zeros(x.shape, dtype=bool)
+    i = np.minimum(np.searchsorted(sorted_values, x), sorted_values.size - 1)
+    return sorted_values[i] == x
+
+
+def _shift_at(rows: np.ndarray, fill_at: np.ndarray, shift_after: np.ndarray) -> np.ndarray:
+    """Rows inserted before each of `rows` (inserts sit just before their fill position)."""
+    if fill_at.size == 0:
+        return np.zeros(rows.shape, dtype=np.int64)
+    i = np.searchsorted(fill_at, rows, side="right")
+    return np.concatenate(([0], shift_after))[i]
+
+
+def _interleave(out: np.ndarray, columns: Sequence[np.ndarray]) -> None:
+    """out[:, j] = columns[j], block by block so each output block is written while in cache."""
+    n = out.shape[0]
+    for lo in range(0, n, _BLOCK):
+        block = out[lo:lo + _BLOCK]
+        for j, col in enumerate(columns):
+            block[:, j] = col[lo:lo + _BLOCK]

@@ -5,7 +5,7 @@ training and test. Instead each vehicle's rows (its seconds of data, in time ord
 consecutive blocks by `fractions` (split by time), or whole vehicles are assigned to splits (split by
 vehicle, shuffled under `seed`). A window is in a split only if all its rows lie in that split's block;
 windows straddling a block boundary are purged (code -1), so no row belongs to windows of two splits.
-For the `next` target the following window must lie in the same block too (see `split_has_next`).
+For the `next` target the following window must lie in the same block too (see `assign_splits`).
 """
 
 from __future__ import annotations
@@ -69,44 +69,56 @@ def vehicle_blocks(n_vehicles: int, spec: SplitSpec) -> np.ndarray:
     return block
 
 
-def time_bounds(seg_row0: np.ndarray, seg_len: np.ndarray, seg_vehicle: np.ndarray, n_vehicles: int,
-                spec: SplitSpec) -> np.ndarray:
-    """(n_vehicles, 2) int64 row indices where each vehicle's val and test blocks begin."""
+def vehicle_rows(seg_row0: np.ndarray, seg_len: np.ndarray, seg_vehicle: np.ndarray,
+                 n_vehicles: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, end row) of each vehicle (0, 0 for a vehicle without segments)."""
     seg_row0 = np.asarray(seg_row0, dtype=np.int64)
     first = np.full(n_vehicles, np.iinfo(np.int64).max, dtype=np.int64)
     end = np.zeros(n_vehicles, dtype=np.int64)
     np.minimum.at(first, seg_vehicle, seg_row0)
     np.maximum.at(end, seg_vehicle, seg_row0 + np.asarray(seg_len, dtype=np.int64))
-    rows = np.where(end > 0, end - np.minimum(first, end), 0)
-    return np.minimum(first, end)[:, None] + _cuts(rows, spec.fractions)
+    return np.minimum(first, end), end
 
 
-def _block_of(rows: np.ndarray, window_vehicle: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    block = np.zeros(rows.shape[0], dtype=np.int8)
-    for k in range(bounds.shape[1]):
-        block += rows >= bounds[window_vehicle, k]
-    return block
+def time_bounds(first: np.ndarray, end: np.ndarray, spec: SplitSpec) -> np.ndarray:
+    """(V, 2) int64 row indices where each vehicle's val and test blocks begin."""
+    return first[:, None] + _cuts(end - first, spec.fractions)
 
 
-def assign_splits(starts: np.ndarray, window_vehicle: np.ndarray, size: int, seg_row0: np.ndarray,
-                  seg_len: np.ndarray, seg_vehicle: np.ndarray, n_vehicles: int,
-                  spec: SplitSpec) -> tuple[np.ndarray, np.ndarray | None]:
-    """(split (n,) int8 with -1 for purged windows, time bounds or None when splitting by vehicle)."""
-    if spec.by == "vehicle":
-        return vehicle_blocks(n_vehicles, spec)[window_vehicle], None
-    bounds = time_bounds(seg_row0, seg_len, seg_vehicle, n_vehicles, spec)
-    split = _block_of(starts, window_vehicle, bounds)
-    split[split != _block_of(starts + (size - 1), window_vehicle, bounds)] = PURGED
-    return split, bounds
+def assign_splits(starts: np.ndarray, size: int, seg_row0: np.ndarray, seg_len: np.ndarray,
+                  seg_vehicle: np.ndarray, n_vehicles: int, spec: SplitSpec,
+                  has_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(split (n,) int8 with -1 for purged windows, has_next restricted to the window's own block).
 
+    `has_next` (bool, from `windowing.has_next`) is updated in place and returned.
 
-def split_has_next(has_next: np.ndarray, starts: np.ndarray, window_vehicle: np.ndarray, size: int,
-                   split: np.ndarray, bounds: np.ndarray | None) -> np.ndarray:
-    """`has_next` restricted to windows whose next window (rows s+1..s+size) stays in their block.
-
-    Without this the target of a training window's last step would be a validation second.
+    `starts` ascending (as `window_starts` gives them). Works on per-vehicle window ranges found by
+    binary search, so the cost per window is one pass, whatever the number of vehicles.
+    A window whose next window (rows s+1..s+size) would reach into the next block loses `has_next`:
+    otherwise the target of a training window's last step would be a validation second.
     """
-    out = has_next & (split != PURGED)
-    if bounds is not None:
-        out &= _block_of(starts + size, window_vehicle, bounds) == split
-    return out
+    starts = np.asarray(starts, dtype=np.int64)
+    first, end = vehicle_rows(seg_row0, seg_len, seg_vehicle, n_vehicles)
+    split = np.empty(starts.shape[0], dtype=np.int8)
+    nxt = has_next  # updated in place: the caller hands it over
+    if spec.by == "vehicle":
+        blocks = vehicle_blocks(n_vehicles, spec)
+        w0, w1 = np.searchsorted(starts, first), np.searchsorted(starts, end)
+        for v in range(n_vehicles):
+            split[w0[v]:w1[v]] = blocks[v]
+        return split, nxt
+    bounds = time_bounds(first, end, spec)
+    edges = np.searchsorted(starts, np.concatenate([first[:, None], bounds, end[:, None]], axis=1))
+    purge_lo = np.searchsorted(starts, np.maximum(bounds - size + 1, first[:, None]))
+    for v in range(n_vehicles):
+        for k in range(3):
+            split[edges[v, k]:edges[v, k + 1]] = k
+        for k in range(2):
+            split[purge_lo[v, k]:edges[v, k + 1]] = PURGED
+            nxt[purge_lo[v, k]:edges[v, k + 1]] = False
+    last = (bounds - size).ravel()
+    at = np.searchsorted(starts, last)
+    hit = (at < starts.shape[0]) & (last >= np.repeat(first, 2))
+    hit[hit] &= starts[at[hit]] == last[hit]
+    nxt[at[hit]] = False
+    return split, nxt

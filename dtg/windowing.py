@@ -19,14 +19,23 @@ def window_counts(lengths: np.ndarray, size: int, stride: int = 1) -> np.ndarray
 
 
 def window_starts(row0: np.ndarray, lengths: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
-    """(n,) int64: the first row of every window, segment by segment, ascending."""
+    """(n,) int64: the first row of every window, segment by segment, ascending.
+
+    Built in one array: steps of `stride`, a jump at each segment's first window, then a cumsum.
+    """
     counts = window_counts(lengths, size, stride)
-    total = int(counts.sum())
-    offset = np.arange(total, dtype=np.int64)
-    offset -= np.repeat(np.cumsum(counts) - counts, counts)
-    offset *= stride
-    offset += np.repeat(np.asarray(row0, dtype=np.int64), counts)
-    return offset
+    used = counts > 0
+    first_row = np.asarray(row0, dtype=np.int64)[used]
+    counts = counts[used]
+    starts = np.full(int(counts.sum()), stride, dtype=np.int64)
+    if starts.size == 0:
+        return starts
+    first_win = np.cumsum(counts) - counts
+    last_start = first_row + (counts - 1) * stride
+    starts[first_win[0]] = first_row[0]
+    starts[first_win[1:]] = first_row[1:] - last_start[:-1]
+    np.cumsum(starts, out=starts)
+    return starts
 
 
 def window_segments(lengths: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
@@ -36,11 +45,16 @@ def window_segments(lengths: np.ndarray, size: int, stride: int = 1) -> np.ndarr
 
 
 def has_next(row0: np.ndarray, lengths: np.ndarray, size: int, stride: int = 1) -> np.ndarray:
-    """(n,) bool: the window one second later (rows s+1 .. s+size) lies in the same segment."""
+    """(n,) bool: the window one second later (rows s+1 .. s+size) lies in the same segment.
+
+    Only a segment's last window can lack one: the one ending on the segment's last row.
+    """
     counts = window_counts(lengths, size, stride)
-    starts = window_starts(row0, lengths, size, stride)
-    seg_end = np.repeat(np.asarray(row0, dtype=np.int64) + np.asarray(lengths, dtype=np.int64), counts)
-    return starts + size < seg_end
+    out = np.ones(int(counts.sum()), dtype=bool)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    flush = (counts > 0) & ((lengths - size) % stride == 0)
+    out[(np.cumsum(counts) - 1)[flush]] = False
+    return out
 
 
 def window_view(values: np.ndarray, size: int) -> np.ndarray:

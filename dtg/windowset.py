@@ -29,9 +29,9 @@ from dtg import schema
 from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
 from dtg.scaling import SCALERS, Scaler, make_scaler, scaler_from_dict
-from dtg.segments import segment
-from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, SplitSpec, assign_splits, split_has_next
-from dtg.windowing import gather, has_next as _has_next, window_counts, window_starts, window_view
+from dtg.segments import UnsortedError, segment_runs
+from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, SplitSpec, assign_splits
+from dtg.windowing import gather, has_next as _has_next, window_starts, window_view
 
 DEFAULT_FEATURES: tuple[str, ...] = ("speed", "rpm", "brake", "lat")
 HOLD_FEATURES: frozenset[str] = frozenset({"brake"})
@@ -387,64 +387,122 @@ def _ts_ms(col: pa.ChunkedArray) -> pa.ChunkedArray:
     raise DtgError(f"ts must be a timestamp column, got {col.type}", field="ts")
 
 
-def _extract(table: pa.Table, features: tuple[str, ...]):
-    """Vehicle codes (name order), ts ms, feature columns of the valid rows, and what was dropped."""
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    """Zero-copy numpy view of a one-chunk, null-free column (a copy otherwise)."""
+    if col.num_chunks == 1 and col.null_count == 0:
+        return col.chunk(0).to_numpy(zero_copy_only=False)
+    return col.to_numpy()
+
+
+def _usable(table: pa.Table, features: tuple[str, ...]) -> np.ndarray | None:
+    """Row mask of rows with vehicle, ts and every feature present and finite; None when all are."""
+    names = ("vehicle_id", "ts", *features)
+    floats = [n for n in features if pa.types.is_floating(table.column(n).type)]
+    # NaN and inf propagate through numpy's min/max: two reductions per column find them, no mask kept
+    if not any(table.column(n).null_count for n in names) and all(
+            np.isfinite(_numpy(table.column(n)).min()) and np.isfinite(_numpy(table.column(n)).max())
+            for n in floats if table.num_rows):
+        return None
+    mask = np.ones(table.num_rows, dtype=bool)
+    for n in names:
+        col = table.column(n)
+        if col.null_count:
+            mask &= pc.is_valid(col).to_numpy(zero_copy_only=False)
+        if n in floats:
+            mask &= np.isfinite(col.to_numpy())
+    return mask
+
+
+def _prepare(table: pa.Table, features: tuple[str, ...]):
+    """The usable rows sorted by (vehicle_id, ts), the first row of each vehicle, names, and what was
+    dropped: rows missing a value (they become gaps) and vehicles left without any row."""
     for name in ("vehicle_id", "ts"):
         if name not in table.column_names:
             raise DtgError(f"table has no '{name}' column", field=name)
     n = table.num_rows
-    vid = table.column("vehicle_id")
-    uniques = pc.drop_null(pc.unique(vid))
-    codes = pc.fill_null(pc.index_in(vid, value_set=uniques), -1).to_numpy().astype(np.int32, copy=False)
-    ts_col = _ts_ms(table.column("ts"))
-    valid = codes >= 0
-    if ts_col.null_count:
-        valid &= ~pc.is_null(ts_col).to_numpy(zero_copy_only=False)
-        ts_col = pc.fill_null(ts_col, 0)
-    ts = ts_col.to_numpy()
-    columns = []
+    cols = {"vehicle_id": table.column("vehicle_id"), "ts": _ts_ms(table.column("ts"))}
     for name in features:
-        if name in table.column_names:
-            arr = table.column(name).to_numpy()
-            if arr.dtype.kind == "f":
-                valid &= np.isfinite(arr)
-        else:
-            arr = np.full(n, np.nan, dtype=np.float32)
-            valid[:] = False
-        columns.append(arr)
-    rows_invalid = int(n - np.count_nonzero(valid))
-
-    names = uniques.to_pylist()
-    present = np.bincount(codes[valid], minlength=len(names)) > 0 if rows_invalid else np.ones(len(names), bool)
-    kept = sorted(name for name, p in zip(names, present) if p)
-    dropped = sorted(name for name, p in zip(names, present) if not p)
-    rank = {name: i for i, name in enumerate(kept)}
-    remap = np.array([rank.get(name, -1) for name in names] or [0], dtype=np.int32)
-    if rows_invalid:
-        codes, ts = codes[valid], ts[valid]
-        columns = [c[valid] for c in columns]
-    codes = remap[codes] if len(names) else codes
-    step = np.diff(codes)
-    if np.any(step < 0) or np.any((step == 0) & (np.diff(ts) < 0)):
-        order = np.lexsort((ts, codes))
-        codes, ts = codes[order], ts[order]
-        columns = [c[order] for c in columns]
-    return codes, ts, columns, kept, dropped, rows_invalid
+        cols[name] = table.column(name) if name in table.column_names else pa.chunked_array(
+            [pa.nulls(n, schema.BY_NAME[name].type)])
+    work = pa.table(cols)
+    mask = _usable(work, features)
+    dropped: list[str] = []
+    if mask is not None:
+        before = set(pc.unique(work.column("vehicle_id")).drop_null().to_pylist())
+        work = work.filter(pa.array(mask))
+        dropped = sorted(before - set(pc.unique(work.column("vehicle_id")).to_pylist()))
+    rows_invalid = n - work.num_rows
+    vstart, names = _vehicle_runs(work.column("vehicle_id"))
+    if len(names) > 1 and not pc.all(pc.less(names[:-1], names[1:])).as_py():
+        work = work.take(pc.sort_indices(work, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        vstart, names = _vehicle_runs(work.column("vehicle_id"))
+    return work, vstart, names.to_pylist(), dropped, rows_invalid
 
 
-def _train_rows(starts: np.ndarray, size: int, rows: int) -> np.ndarray:
-    """(rows,) bool: rows covered by any of the (ascending) window `starts`."""
-    mask = np.zeros(rows, dtype=bool)
-    if starts.size == 0:
-        return mask
-    new_run = np.concatenate(([True], starts[1:] > starts[:-1] + size))
-    begin = starts[new_run]
-    end = np.append(starts[np.flatnonzero(new_run)[1:] - 1], starts[-1]) + size
-    delta = np.zeros(rows + 1, dtype=np.int8)
-    np.add.at(delta, begin, 1)
-    np.add.at(delta, end, -1)
-    np.cumsum(delta[:-1], out=delta[:-1])
-    return delta[:-1].astype(bool)
+def _vehicle_runs(vid: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """First row of each run of equal vehicle ids, and the id of each run (chunk by chunk, no copy)."""
+    firsts, offset, prev = [np.zeros(1, np.int64)], 0, None
+    for arr in vid.chunks:
+        n = len(arr)
+        if n == 0:
+            continue
+        if prev is not None and prev != arr[0]:
+            firsts.append(np.array([offset], np.int64))
+        if n > 1:
+            change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+            firsts.append(np.flatnonzero(change).astype(np.int64) + (offset + 1))
+        prev, offset = arr[n - 1], offset + n
+    if offset == 0:
+        return np.zeros(0, np.int64), pa.array([], pa.string())
+    vstart = np.concatenate(firsts)
+    return vstart, vid.take(pa.array(vstart)).combine_chunks()
+
+
+def _segment(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...], max_gap: int):
+    hold = [f in HOLD_FEATURES for f in features]
+    try:
+        return segment_runs(vstart, _numpy(work.column("ts")), [_numpy(work.column(f)) for f in features],
+                            hold, max_gap), work
+    except UnsortedError:
+        work = work.take(pc.sort_indices(work, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        return segment_runs(vstart, _numpy(work.column("ts")), [_numpy(work.column(f)) for f in features],
+                            hold, max_gap), work
+
+
+def _train_runs(starts: np.ndarray, split: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint, ascending row ranges [begin, end) covered by the training windows (chunk by chunk)."""
+    begins, ends = [], []
+    for lo in range(0, starts.shape[0], _CHUNK_ROWS):
+        s = starts[lo:lo + _CHUNK_ROWS][split[lo:lo + _CHUNK_ROWS] == CODES["train"]]
+        if s.size == 0:
+            continue
+        new = np.flatnonzero(np.concatenate(([True], s[1:] > s[:-1] + size)))
+        begins.append(s[new])
+        ends.append(np.append(s[new[1:] - 1], s[-1]) + size)
+    if not begins:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    b, e = np.concatenate(begins), np.concatenate(ends)
+    reach = np.maximum.accumulate(e)  # merge runs that touch across chunk borders
+    new = np.concatenate(([True], b[1:] > reach[:-1]))
+    idx = np.flatnonzero(new)
+    return b[idx], reach[np.append(idx[1:] - 1, len(b) - 1)]
+
+
+def _row_blocks(values: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> Iterator[np.ndarray]:
+    """The rows of the ranges as blocks: long ranges as views, short ones gathered up to a chunk."""
+    pending: list[tuple[int, int]] = []
+    size = 0
+    for b, e in zip(begins.tolist(), ends.tolist()):
+        if e - b >= _CHUNK_ROWS // 16:
+            yield values[b:e]
+            continue
+        pending.append((b, e))
+        size += e - b
+        if size >= _CHUNK_ROWS:
+            yield values[np.concatenate([np.arange(x, y) for x, y in pending])]
+            pending, size = [], 0
+    if pending:
+        yield values[np.concatenate([np.arange(x, y) for x, y in pending])]
 
 
 def _fingerprint(params: dict[str, Any], content: str) -> str:
@@ -478,7 +536,8 @@ def build_window_set(
     (vehicle_id, ts) as `Lake.read()` returns it (otherwise it is sorted here). Rows where a chosen
     feature is null/NaN are treated as missing seconds (gaps); a vehicle with no usable row is dropped
     and listed in `stats["vehicles_dropped"]`. `split=None` builds a scoring set: every window is in
-    split "all" and `scaler` must be a fitted scaler (the model's).
+    split "all" and `scaler` must be a fitted scaler (the model's). `lake_fingerprint` (the lake's
+    content hash) saves hashing the rows for the set's fingerprint.
     """
     features = check_features(features)
     for name, v, lo in (("size", size, 1), ("stride", stride, 1), ("max_gap", max_gap, 1)):
@@ -497,31 +556,24 @@ def build_window_set(
         raise DtgError(f"the scaler was fitted on {scaler.n_features_in_} features, "
                        f"this window set has {len(features)} ({','.join(features)})", field="scaler")
 
-    codes, ts, columns, vehicles, dropped, rows_invalid = _extract(table, features)
-    seg = segment(codes, ts, columns, [f in HOLD_FEATURES for f in features], max_gap)
-    del codes, ts, columns
+    work, vstart, vehicles, dropped, rows_invalid = _prepare(table, features)
+    seg, work = _segment(work, vstart, features, max_gap)
+    del work
 
-    counts = window_counts(seg.length, size, stride)
     starts = window_starts(seg.row0, seg.length, size, stride)
     nxt = _has_next(seg.row0, seg.length, size, stride)
     if split is None:
         split_arr = np.full(starts.shape[0], ALL, dtype=np.int8)
     else:
-        wveh = np.repeat(seg.vehicle, counts)
-        split_arr, bounds = assign_splits(starts, wveh, size, seg.row0, seg.length, seg.vehicle, len(vehicles), split)
-        nxt = split_has_next(nxt, starts, wveh, size, split_arr, bounds)
-        del wveh
+        split_arr, nxt = assign_splits(starts, size, seg.row0, seg.length, seg.vehicle, len(vehicles), split, nxt)
 
     if isinstance(scaler, str):
-        train_starts = starts[split_arr == CODES["train"]]
-        if train_starts.size == 0:
+        begins, ends = _train_runs(starts, split_arr, size)
+        if begins.size == 0:
             raise DtgError(f"no training windows: {starts.shape[0]} windows of size {size} from "
                            f"{len(seg.length)} segments ({seg.rows} rows); lower --size, raise --max-gap or "
                            f"ingest more data", field="split")
-        mask = _train_rows(train_starts, size, seg.rows)
-        fitted = make_scaler(scaler).fit_chunks(
-            seg.values[lo:lo + _CHUNK_ROWS][mask[lo:lo + _CHUNK_ROWS]] for lo in range(0, seg.rows, _CHUNK_ROWS))
-        del mask, train_starts
+        fitted = make_scaler(scaler).fit_chunks(_row_blocks(seg.values, begins, ends))
     else:
         fitted = scaler
 

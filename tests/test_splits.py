@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtg.errors import DtgError
-from dtg.splits import PURGED, SplitSpec, assign_splits, split_has_next, vehicle_blocks
+from dtg.splits import PURGED, SplitSpec, assign_splits, vehicle_blocks
 from dtg.windowing import has_next, window_counts, window_starts
 
 fractions_st = st.sampled_from([(0.7, 0.15, 0.15), (0.5, 0.5), (0.8, 0.0, 0.2), (0.34, 0.33, 0.33), (1.0,)])
@@ -28,8 +28,8 @@ def run(fleet, size, stride, spec):
     counts = window_counts(lengths, size, stride)
     starts = window_starts(row0, lengths, size, stride)
     wveh = np.repeat(vehicle, counts)
-    split, bounds = assign_splits(starts, wveh, size, row0, lengths, vehicle, len(fleet), spec)
-    nxt = split_has_next(has_next(row0, lengths, size, stride), starts, wveh, size, split, bounds)
+    split, nxt = assign_splits(starts, size, row0, lengths, vehicle, len(fleet), spec,
+                               has_next(row0, lengths, size, stride))
     return starts, wveh, split, nxt, int(lengths.sum())
 
 

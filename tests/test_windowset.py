@@ -89,8 +89,8 @@ def test_no_window_crosses_a_gap_or_a_vehicle(fleet, size, max_gap, jitter):
     if ws.n_windows == 0:
         return
     rows = ws.starts[:, None] + np.arange(size)[None, :]
-    secs = np.rint(ws.ts[rows] / 1000)
-    assert np.all(np.diff(secs, axis=1) == 1)
+    steps = np.diff(ws.ts[rows], axis=1)  # consecutive rows: a step that rounds to one second
+    assert np.all((steps >= 500) & (steps < 1500))
     assert np.all(ws.vehicle_idx[rows] == ws.vehicle_idx[rows[:, :1]])
     assert np.all(ws.segment_id[rows] == ws.segment_id[rows[:, :1]])
 
