@@ -144,3 +144,25 @@ def test_max_gap_must_be_a_whole_number_of_seconds(bad):
 def test_no_rows_give_no_segments():
     seg = segment(np.zeros(0, np.int32), np.zeros(0, np.int64), [np.zeros(0)], [False])
     assert seg.rows == 0 and seg.length.size == 0 and seg.values.shape == (0, 1)
+
+
+@pytest.mark.parametrize("step_ms,lengths,filled", [
+    (1400, [2], 0),  # rounds to one second: contiguous
+    (1600, [3], 1),  # rounds to two seconds: one missing second, filled at --max-gap 2
+    (2600, [1, 1], 0),  # rounds to three seconds: longer than --max-gap 2
+])
+def test_steps_are_rounded_to_whole_seconds(step_ms, lengths, filled):
+    ts = np.array([0, step_ms], dtype=np.int64)
+    seg = segment(np.zeros(2, np.int32), ts, [np.array([0.0, 1.0])], [False], max_gap=2)
+    assert seg.length.tolist() == lengths and seg.filled_rows.size == filled
+
+
+@settings(max_examples=40, deadline=None)
+@given(fleet=fleet_st, max_gap=st.integers(1, 9), dups=st.lists(st.integers(0, 200), max_size=5))
+def test_repeated_seconds_are_dropped_without_changing_the_segments(fleet, max_gap, dups):
+    codes, ts, speed, brake = build(fleet)
+    rows = sorted({d % len(ts) for d in dups})
+    take = np.sort(np.concatenate([np.arange(len(ts)), np.array(rows, dtype=np.int64)]))  # listed rows twice
+    seg = segment(codes[take], ts[take], [speed[take]], [False], max_gap)
+    assert seg.rows_duplicate == len(rows)
+    assert seg.length.tolist() == expected_lengths(fleet, max_gap)

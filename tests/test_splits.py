@@ -105,3 +105,24 @@ def test_parse_accepts_fewer_fractions_as_train_then_val():
     assert SplitSpec.parse("1").fractions == (1.0, 0.0, 0.0)
     with pytest.raises(DtgError, match="split-by"):
         SplitSpec(by="random")
+
+
+@settings(max_examples=60, deadline=None)
+@given(fleet=fleet_st, size=st.integers(1, 20), stride=st.integers(1, 5), fractions=fractions_st)
+def test_has_next_matches_a_brute_force_oracle(fleet, size, stride, fractions):
+    spec = SplitSpec(fractions, "time")
+    row0, lengths, vehicle = layout(fleet)
+    starts, wveh, split, nxt, rows = run(fleet, size, stride, spec)
+    seg_end = np.repeat(row0 + lengths, window_counts(lengths, size, stride))
+    # block of a row = how many of its vehicle's block starts it has passed
+    first = {v: row0[vehicle == v].min() for v in range(len(fleet)) if np.any(vehicle == v)}
+    total = {v: lengths[vehicle == v].sum() for v in first}
+    cum = np.cumsum(spec.fractions)[:2]
+
+    def block(v, r):
+        return int(sum(r >= first[v] + np.rint(total[v] * c) for c in cum))
+
+    for w, s in enumerate(starts):
+        v = int(wveh[w])
+        want = (s + size < seg_end[w] and split[w] != PURGED and block(v, s + size) == split[w])
+        assert bool(nxt[w]) == want

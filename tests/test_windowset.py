@@ -329,3 +329,27 @@ def test_unknown_split_or_target_is_a_clear_error():
     with pytest.raises(DtgError, match="unknown target"):
         ws.batches("train", target="forecast")
     assert make_scaler("minmax").kind == "minmax"
+
+
+@PROP
+@given(fleet=fleet_st, cuts=st.lists(st.integers(0, 200), max_size=5), max_gap=st.integers(1, 4))
+def test_a_table_in_several_chunks_gives_the_same_set_as_one_chunk(fleet, cuts, max_gap):
+    table = make_table(fleet)
+    bounds = sorted({min(c, table.num_rows) for c in cuts} | {0, table.num_rows})
+    pieces = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+    chunked = pa.concat_tables(pieces)
+    assert chunked.column("vehicle_id").num_chunks == len(pieces)
+    a = build_window_set(table, size=5, max_gap=max_gap, scaler=FITTED)
+    b = build_window_set(chunked, size=5, max_gap=max_gap, scaler=FITTED)
+    assert a.vehicles == b.vehicles and a.seg_len.tolist() == b.seg_len.tolist()
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.starts, b.starts)
+
+
+def test_nan_and_infinite_feature_values_are_missing_seconds():
+    table = make_table([[(50, 2)]])
+    speed = table["speed"].to_numpy().copy()
+    speed[10], speed[30] = np.nan, np.inf
+    table = table.set_column(2, "speed", pa.array(speed, pa.float32()))
+    ws = build_window_set(table, size=5, scaler=FITTED)
+    assert ws.seg_len.tolist() == [10, 19, 19] and ws.stats["rows_invalid"] == 2
+    assert np.all(np.isfinite(ws.values))

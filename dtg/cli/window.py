@@ -44,11 +44,13 @@ def window(
     """Cut the lake into gap-aware windows with leakage-free train/val/test splits."""
     from dtg.errors import DtgError
     from dtg.lake import Lake
+    from dtg.scaling import make_scaler
     from dtg.splits import SplitSpec
     from dtg.windowset import build_window_set, check_features
 
     feats = check_features(features)
     spec = SplitSpec.parse(split, by=split_by, seed=seed or 0)
+    make_scaler(scaler)  # a bad name fails before the lake is read
     if not lake.is_dir():
         raise DtgError("lake folder not found; run `dtg ingest SOURCE --lake DIR` first", file=lake)
     t0 = time.perf_counter()
