@@ -232,6 +232,14 @@ def _row_lines(utf8: bytes, header_line: int, n: int, invalid: list[str]) -> tup
     return rows, body[drop]
 
 
+def _trimmed(col: pa.Array) -> pa.Array:
+    """Strings without surrounding blanks, '' as null; done on the distinct values (few ids, many rows)."""
+    codes = pc.dictionary_encode(col)
+    values = pc.utf8_trim_whitespace(codes.dictionary)
+    values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    return pc.take(values, codes.indices)
+
+
 def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schema.TZ,
           mapping: dict[str, Any] | None = None, vehicle: str | None = None) -> ReadResult:
     """Parse the bytes of a CSV log. DtgError if it cannot be read as CSV at all."""
@@ -330,11 +338,8 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         out[canon] = values
     for canon in ("vehicle_id", "driver_code", "vehicle_type"):
         if canon in by_canon:
-            out[canon] = pc.utf8_trim_whitespace(raw_table.column(by_canon[canon]).combine_chunks())
-    if "vehicle_id" in out:
-        out["vehicle_id"] = pc.if_else(pc.equal(out["vehicle_id"], ""), pa.scalar(None, pa.string()),
-                                       out["vehicle_id"])
-    else:
+            out[canon] = _trimmed(raw_table.column(by_canon[canon]).combine_chunks())
+    if "vehicle_id" not in out:
         out["vehicle_id"] = pa.repeat(pa.scalar(vehicle or Path(name).stem, pa.string()), n)
     out["source_file"] = pa.repeat(pa.scalar(name, pa.string()), n)
     out["source_row"] = pa.array(row_lines, pa.int64())

@@ -103,23 +103,30 @@ class DtgHeader:
 
 # --------------------------------------------------------------------------------------------- reading
 
-def _digits(mat: np.ndarray, name: str, start: int | None = None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Unsigned decimal field -> (int64 values, ok mask). Only ASCII digits are accepted."""
+def _digits(cols: np.ndarray, name: str, start: int | None = None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unsigned decimal field -> (int64 values, ok mask). Only ASCII digits are accepted.
+
+    `cols` is the record matrix transposed, (68, rows): each byte position is one contiguous row, so
+    every step here is a contiguous 1-D operation."""
     a = OFFSET[name] if start is None else start
     w = WIDTH[name] if width is None else width
-    d = mat[:, a:a + w].astype(np.int16) - 48
-    ok = ((d >= 0) & (d <= 9)).all(axis=1)
-    powers = 10 ** np.arange(w - 1, -1, -1, dtype=np.int64)
-    return np.clip(d, 0, 9).astype(np.int64) @ powers, ok
+    d = cols[a] - np.uint8(48)  # wraps below '0', so one comparison checks both ends
+    ok = d <= 9
+    value = d.astype(np.int64)
+    for j in range(1, w):
+        d = cols[a + j] - np.uint8(48)
+        ok &= d <= 9
+        value = value * 10 + d
+    return value, ok  # values of rows that are not ok are meaningless
 
 
-def _accel(mat: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _accel(cols: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     """'+ddd.d' -> (float values, ok mask)."""
     a = OFFSET[name]
-    sign = mat[:, a]
-    whole, ok_w = _digits(mat, name, a + 1, 3)
-    tenth, ok_t = _digits(mat, name, a + 5, 1)
-    ok = ok_w & ok_t & (mat[:, a + 4] == ord(".")) & np.isin(sign, (ord("+"), ord("-"), ord(" ")))
+    sign = cols[a]
+    whole, ok_w = _digits(cols, name, a + 1, 3)
+    tenth, ok_t = _digits(cols, name, a + 5, 1)
+    ok = ok_w & ok_t & (cols[a + 4] == ord(".")) & ((sign == ord("+")) | (sign == ord("-")) | (sign == ord(" ")))
     value = (whole * 10 + tenth) / 10.0
     return np.where(sign == ord("-"), -value, value), ok
 
@@ -137,9 +144,9 @@ def _epoch_days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndar
     return days_before_year + _CUM_DAYS[m - 1] + ((m > 2) & leap) + day - 1
 
 
-def _timestamps(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _timestamps(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """YYMMDDhhmmss+hundredths -> (naive local epoch ms, ok mask); invalid calendar values are not ok."""
-    value, ok = _digits(mat, "time")
+    value, ok = _digits(cols, "time")
     yy, rest = np.divmod(value, 10 ** 12)
     mo, rest = np.divmod(rest, 10 ** 10)
     dd, rest = np.divmod(rest, 10 ** 8)
@@ -163,6 +170,22 @@ def localize(naive_ms: np.ndarray, tz: str) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError) as exc:
         raise DtgError(f"unknown time zone '{tz}': {exc}", field="tz") from None
     return aware.cast(schema.TS_TYPE)
+
+
+def _record_columns(buf: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """(68, rows): byte j of every record starting at `starts`, one contiguous row per byte position.
+
+    Evenly spaced lines (the usual file) are a strided view of the buffer, transposed in one copy;
+    otherwise the records are gathered first."""
+    if len(starts) == 0:
+        return np.empty((RECORD_LEN, 0), dtype=np.uint8)
+    step = np.diff(starts)
+    if len(step) == 0 or (step == step[0]).all():
+        stride = int(step[0]) if len(step) else RECORD_LEN
+        view = np.lib.stride_tricks.as_strided(buf[starts[0]:], shape=(RECORD_LEN, len(starts)),
+                                               strides=(1, stride), writeable=False)
+        return np.ascontiguousarray(view)
+    return np.ascontiguousarray(buf[starts[:, None] + np.arange(RECORD_LEN)].T)
 
 
 def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schema.TZ,
@@ -195,22 +218,22 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     body = (line_no > 1) & (lengths > 0)  # blank lines are not records
     rec_starts, rec_len, rec_line = starts[body], lengths[body], line_no[body]
     full = rec_len >= RECORD_LEN
-    mat = buf[rec_starts[full][:, None] + np.arange(RECORD_LEN)]
+    cols = _record_columns(buf, rec_starts[full])
     good_lines = rec_line[full]
 
-    rs = Reasons(len(mat))
-    daily, ok = _digits(mat, "daily_distance"); rs.fail(~ok, "bad_number:daily_distance")
-    total, ok = _digits(mat, "total_distance"); rs.fail(~ok, "bad_number:total_distance")
-    naive_ms, ok = _timestamps(mat); rs.fail(~ok, "bad_timestamp")
-    speed, ok = _digits(mat, "speed"); rs.fail(~ok, "bad_number:speed")
-    rpm, ok = _digits(mat, "rpm"); rs.fail(~ok, "bad_number:rpm")
-    brake, ok = _digits(mat, "brake"); rs.fail(~ok, "bad_number:brake")
-    x, ok = _digits(mat, "x"); rs.fail(~ok, "bad_number:x")
-    y, ok = _digits(mat, "y"); rs.fail(~ok, "bad_number:y")
-    azimuth, ok = _digits(mat, "azimuth"); rs.fail(~ok, "bad_number:azimuth")
-    ax, ok = _accel(mat, "accel_x"); rs.fail(~ok, "bad_number:accel_x")
-    ay, ok = _accel(mat, "accel_y"); rs.fail(~ok, "bad_number:accel_y")
-    status, ok = _digits(mat, "status"); rs.fail(~ok, "bad_number:status")
+    rs = Reasons(cols.shape[1])
+    daily, ok = _digits(cols, "daily_distance"); rs.fail(~ok, "bad_number:daily_distance")
+    total, ok = _digits(cols, "total_distance"); rs.fail(~ok, "bad_number:total_distance")
+    naive_ms, ok = _timestamps(cols); rs.fail(~ok, "bad_timestamp")
+    speed, ok = _digits(cols, "speed"); rs.fail(~ok, "bad_number:speed")
+    rpm, ok = _digits(cols, "rpm"); rs.fail(~ok, "bad_number:rpm")
+    brake, ok = _digits(cols, "brake"); rs.fail(~ok, "bad_number:brake")
+    x, ok = _digits(cols, "x"); rs.fail(~ok, "bad_number:x")
+    y, ok = _digits(cols, "y"); rs.fail(~ok, "bad_number:y")
+    azimuth, ok = _digits(cols, "azimuth"); rs.fail(~ok, "bad_number:azimuth")
+    ax, ok = _accel(cols, "accel_x"); rs.fail(~ok, "bad_number:accel_x")
+    ay, ok = _accel(cols, "accel_y"); rs.fail(~ok, "bad_number:accel_y")
+    status, ok = _digits(cols, "status"); rs.fail(~ok, "bad_number:status")
     keep = rs.ok
 
     variants = []
@@ -226,7 +249,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
 
     vehicle_id = header.registration or vehicle or Path(name).stem
     n = int(keep.sum())
-    k = keep
+    k = slice(None) if n == len(keep) else keep
     table = pa.Table.from_arrays([
         pa.repeat(pa.scalar(vehicle_id, pa.string()), n),
         localize(naive_ms[k], tz),
