@@ -92,7 +92,7 @@ class MinMaxScaler(_Scaler):
         X = _rows(X)
         if X.shape[0] == 0:
             return self
-        lo, hi = _per_column(X, np.min), _per_column(X, np.max)
+        lo, hi = _fold(X, np.minimum), _fold(X, np.maximum)
         if hasattr(self, "data_min_"):
             if X.shape[1] != self.n_features_in_:
                 raise DtgError(f"scaler was fitted on {self.n_features_in_} features, got {X.shape[1]}")
@@ -147,9 +147,11 @@ class StandardScaler(_Scaler):
         m = X.shape[0]
         if m == 0:
             return self
-        mean_b = _per_column(X, lambda c: np.mean(c, dtype=np.float64))
-        m2_b = _per_column(X, lambda c: 0.0) if m == 0 else np.array(
-            [np.sum((X[:, j].astype(np.float64) - mean_b[j]) ** 2) for j in range(X.shape[1])])
+        mean_b = _fold(X, np.add) / m
+        m2_b = np.zeros_like(mean_b)
+        for lo in range(0, m, _CHUNK_ROWS):
+            d = X[lo:lo + _CHUNK_ROWS] - mean_b
+            m2_b += _fold(d * d, np.add)
         if hasattr(self, "mean_"):
             if X.shape[1] != self.n_features_in_:
                 raise DtgError(f"scaler was fitted on {self.n_features_in_} features, got {X.shape[1]}")
@@ -217,9 +219,24 @@ def scaler_from_dict(d: dict[str, Any]) -> Scaler:
     raise DtgError(f"unknown scaler kind {kind!r} (valid: {', '.join(SCALERS)})", field="scaler")
 
 
-def _per_column(X: np.ndarray, reduce) -> np.ndarray:
-    # one reduction per column: much faster than reducing a narrow (rows, F) array along axis 0
-    return np.array([reduce(X[:, j]) for j in range(X.shape[1])], dtype=np.float64)
+def _fold(X: np.ndarray, ufunc: np.ufunc, lines: int = 256) -> np.ndarray:
+    """Column-wise `ufunc` reduction of X (rows, F) in float64.
+
+    Reducing a narrow (rows, F) array along axis 0 runs an inner loop of length F; folding `lines`
+    rows into one line of lines*F values gives numpy long, vectorised inner loops (about 3x faster).
+    """
+    X = np.ascontiguousarray(X)
+    n, F = X.shape
+    m = (n // lines) * lines
+    dtype = np.float64 if ufunc is np.add else None
+    acc = None
+    if m:
+        acc = ufunc.reduce(ufunc.reduce(X[:m].reshape(m // lines, lines * F), axis=0, dtype=dtype).reshape(lines, F),
+                           axis=0)
+    if m < n:
+        tail = ufunc.reduce(X[m:], axis=0, dtype=dtype)
+        acc = tail if acc is None else ufunc(acc, tail)
+    return np.asarray(acc, dtype=np.float64)
 
 
 def _rows(X: np.ndarray) -> np.ndarray:
