@@ -526,6 +526,8 @@ def run_score(
     device: str = "auto",
     wait: bool = False,
     engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
     log: Any = None,
 ) -> ScoreSummary:
     """The scheduled job: score every input the ledger has not seen for this model version.
@@ -534,6 +536,8 @@ def run_score(
     commits of killed runs first; ingests all new logs before scoring any (so a log's neighbours in
     the same run are context for it); then per input: score, write temp files, commit (ledger).
     A bad input is recorded as failed and reported; the others are still scored.
+    `engine="ray"` scores the vehicle-days on Ray (`address`: a cluster to join; `workers`: actors,
+    and CPUs of a local Ray), everything else unchanged (dtg/engines/ray_engine.py).
     """
     import uuid
 
@@ -544,8 +548,14 @@ def run_score(
     from dtg.thresholds import from_spec
 
     say = log or (lambda msg: None)
-    if engine != "local":
-        raise DtgError(f"engine '{engine}' is not available in this build (valid: local)", field="engine")
+    if engine not in ("local", "ray"):
+        raise DtgError(f"unknown engine '{engine}' (valid: local, ray)", field="engine")
+    if engine == "ray":
+        from dtg.engines.ray_engine import require_ray
+
+        require_ray()
+    elif address is not None or workers is not None:
+        raise DtgError("--address and --workers apply only to --engine ray", field="engine")
     if batch_size < 1:
         raise DtgError(f"batch size must be >= 1, got {batch_size}", field="batch_size")
     out_dir, lake_dir, ledger_path = Path(out_dir), Path(lake_dir), Path(ledger_path)
@@ -594,14 +604,20 @@ def run_score(
         # 2. Score each input, vehicle-day by vehicle-day; a writer thread writes each chunk's temp
         #    files while the model works on the next, and commits the input after its last chunk.
         with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
-            for inp, keys in todo:
-                try:
-                    for chunk in score_chunks(scorer, lake, keys, thr, batch_size):
-                        committer.add(inp, chunk)
-                except DtgError as exc:
-                    committer.fail(inp, exc)
-                    continue
-                committer.finish(inp)
+            if engine == "ray":
+                from dtg.engines.ray_engine import score_on_ray
+
+                score_on_ray(todo, scorer, lake, thr, batch_size, committer, device=device, address=address,
+                             workers=workers, say=say)
+            else:
+                for inp, keys in todo:
+                    try:
+                        for chunk in score_chunks(scorer, lake, keys, thr, batch_size):
+                            committer.add(inp, chunk)
+                    except DtgError as exc:
+                        committer.fail(inp, exc)
+                        continue
+                    committer.finish(inp)
     return summary
 
 

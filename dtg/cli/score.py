@@ -40,7 +40,12 @@ def score(
     rescore: bool = typer.Option(False, "--rescore", help="Score inputs again even if the ledger has them."),
     batch_size: int = typer.Option(4096, "--batch-size", help="Windows per model call."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    engine: str = typer.Option("local", "--engine", help="local (ray is not available in this build)."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (needs `pip install 'dtg[ray]'`)."),
+    address: Optional[str] = typer.Option(None, "--address",
+                                          help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, "
+                                               "else a local Ray)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="With --engine ray: scoring actors (default: the cluster's CPUs)."),
     wait: bool = typer.Option(False, "--wait/--no-wait",
                               help="If another run holds the lock: wait for it, or exit 3 at once (default)."),
     report: bool = typer.Option(False, "--report", help="Also write the HTML report of the scores."),
@@ -58,7 +63,7 @@ def score(
         result = run_score(sources or [], model, lake_dir=lake, out_dir=out, ledger_path=ledger,
                            quarantine_dir=quarantine, models_dir=models_dir, threshold=threshold,
                            rescore=rescore, batch_size=batch_size, device=device, wait=wait, engine=engine,
-                           log=log)
+                           address=address, workers=workers, log=log)
     except LockBusy as exc:
         log(f"dtg: busy: {exc}")
         raise typer.Exit(BUSY_EXIT_CODE) from None
