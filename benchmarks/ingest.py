@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/ingest.py [--rows 2000000] [--repeat 3] [--cli]
 
-Builds a canonical CSV of --rows rows in a temp folder from the bundled sample (its rows repeated,
-each copy shifted by whole days so every row is a new second), then times, best of --repeat:
+Builds a canonical CSV of --rows rows in a temp folder from the bundled sample (each vehicle's log
+repeated back to back, see `fleet`), then times, best of --repeat, baseline and dtg interleaved:
   baseline   pyarrow.csv.read_csv(file)                   (raw parse, type inference, no checks)
   dtg csv    dtg.ingest.ingest([file], fresh lake)        (read + validate + quarantine + lake write)
   dtg read   dtg.readers.read_source(file)                (the reader alone)
@@ -38,17 +38,25 @@ CSV_COLUMNS = ["vehicle_id", "ts", "speed", "rpm", "brake", "lat", "lon", "azimu
 
 
 def fleet(rows: int, work: Path) -> pa.Table:
-    """`rows` canonical rows: the sample's rows, copy k shifted by k days."""
+    """`rows` canonical rows from the sample: each vehicle's log repeated back to back, copy k shifted
+    by k times that log's own time span, so vehicle-days fill up the way a two-shift commercial
+    vehicle's do (tens of thousands of seconds per vehicle-day) and no second repeats."""
     ingest([ROOT / "data" / "sample"], work / "sample_lake", work / "sample_q")
     from dtg.lake import Lake
 
     base = Lake(work / "sample_lake").read()
-    copies = -(-rows // base.num_rows)
-    day_ms = 86_400_000
-    ts = base.column("ts").cast(pa.int64()).to_numpy()
-    parts = []
-    for k in range(copies):
-        parts.append(base.set_column(1, "ts", pa.array(ts + k * day_ms, pa.timestamp("ms")).cast(schema.TS_TYPE)))
+    vehicles = base.column("vehicle_id").unique().to_pylist()
+    logs = []
+    for v in vehicles:
+        t = base.filter(pc.equal(base.column("vehicle_id"), v))
+        ts = t.column("ts").cast(pa.int64()).to_numpy()
+        logs.append((t, ts, int(ts.max() - ts.min()) + 1000))
+    parts, total, k = [], 0, 0
+    while total < rows:
+        for t, ts, span in logs:
+            parts.append(t.set_column(1, "ts", pa.array(ts + k * span, pa.timestamp("ms")).cast(schema.TS_TYPE)))
+            total += t.num_rows
+        k += 1
     return pa.concat_tables(parts).slice(0, rows).combine_chunks()
 
 

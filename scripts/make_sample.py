@@ -154,6 +154,7 @@ def write_korean_csv(path: Path, df: pd.DataFrame, vehicle: str) -> None:
         "경도": df["lon"].map(lambda x: f"{x:.6f}"),
         "방위각": df["azimuth"].astype(int),
         "상태코드": df["status"].map(lambda s: f"{s:02d}"),
+        "자동차유형": "22",
     })
     text = out.to_csv(index=False, lineterminator="\r\n")
     lines = text.split("\r\n")
