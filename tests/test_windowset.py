@@ -353,3 +353,12 @@ def test_nan_and_infinite_feature_values_are_missing_seconds():
     ws = build_window_set(table, size=5, scaler=FITTED)
     assert ws.seg_len.tolist() == [10, 19, 19] and ws.stats["rows_invalid"] == 2
     assert np.all(np.isfinite(ws.values))
+
+
+def test_an_empty_table_gives_an_empty_scoring_set():
+    empty = make_table([[(5, 2)]]).slice(0, 0)
+    ws = build_window_set(empty, size=5, scaler=FITTED)
+    assert ws.rows == 0 and ws.n_windows == 0 and ws.vehicles == []
+    assert list(ws.batches("all", shuffle=False)) == []
+    with pytest.raises(DtgError, match="no training windows"):
+        build_window_set(empty, size=5, split=SplitSpec())
