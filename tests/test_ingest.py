@@ -10,7 +10,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute in the property test
 import pytest
+from hypothesis import given, settings
 from typer.testing import CliRunner
 
 from dtg import quarantine, schema
@@ -19,6 +21,7 @@ from dtg.ingest import expand_sources, ingest
 from dtg.lake import Lake
 from dtg.readers import dtg_text
 from dtg.readers.dtg_text import DtgHeader
+from tests.test_readers_dtg import record_tables
 
 KST = ZoneInfo("Asia/Seoul")
 HEADER = DtgHeader("DTG", "VIN", "21", "서울32바1111", "1", "D")
@@ -181,3 +184,34 @@ def test_installed_dtg_command_runs_on_the_sample(sample_dir, tmp_path):
                           "--quarantine", str(tmp_path / "q"), "--json"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert invariant(json.loads(out.stdout))
+
+
+@settings(max_examples=15, deadline=None)
+@given(table=record_tables())
+def test_a_written_dtg_file_ingests_to_exactly_its_rows(table):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        (d / "rt.dtg").write_bytes(dtg_text.to_bytes(table, HEADER))
+        s = ingest([d / "rt.dtg"], d / "lake", d / "q").to_dict()
+        assert invariant(s) and s["rows_quarantined"] == 0 and s["rows_ingested"] == table.num_rows
+        got = Lake(d / "lake").read()
+        order = pa.compute.sort_indices(table, [("ts", "ascending")])
+        want = table.take(order)
+        for name in table.column_names:
+            assert got.column(name).to_pylist() == want.column(name).cast(schema.BY_NAME[name].type).to_pylist()
+        assert got.column("vehicle_id").to_pylist() == [HEADER.registration] * table.num_rows
+
+
+def test_concurrent_ingests_of_overlapping_files_store_each_second_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "a.dtg").write_bytes(dtg_bytes(range(0, 400)))
+    (tmp_path / "b.dtg").write_bytes(dtg_bytes(range(200, 600)))
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda f: ingest([tmp_path / f], tmp_path / "lake", tmp_path / "q").to_dict(),
+                             ["a.dtg", "b.dtg"]))
+    assert sum(r["rows_ingested"] for r in runs) == 600 and sum(r["rows_duplicate"] for r in runs) == 200
+    ts = Lake(tmp_path / "lake").read().column("ts").to_pylist()
+    assert len(ts) == len(set(ts)) == 600
