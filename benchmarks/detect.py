@@ -208,7 +208,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     """The results as a Markdown table: P / R / F1 per detector and fault type, F1 ratio to the baseline."""
     names = list(report["detectors"])
-    head = "| fault | labels | " + " | ".join(f"{n} P / R / F1" for n in names) + " | F1 ratio to z-score (AE, forecaster) |"
+    head = ("| fault | labels | " + " | ".join(f"{n} P / R / F1" for n in names)
+            + " | F1 ratio to z-score (AE, forecaster) |")
     lines = [head, "|" + "---|" * (len(names) + 3)]
     fmt: Callable[[dict], str] = lambda m: f"{m['precision']:.2f} / {m['recall']:.2f} / {m['f1']:.2f}"
     for case, r in report["results"].items():

@@ -182,24 +182,29 @@ def load_criteria(path: str | Path | None = None, version: str | None = None) ->
                        vehicle_codes=codes, fallback=fallback, source=where)
 
 
-def resolve_vehicle_types(table: pa.Table, vehicle_type: str, criteria: CriteriaSet) -> dict[str, str]:
-    """Criteria vehicle type per vehicle: `vehicle_type` for all, or ("auto") from the header code."""
+def resolve_vehicle_types(table: pa.Table, vehicle_type: str, criteria: CriteriaSet) -> dict[str, tuple[str, str]]:
+    """Per vehicle: (criteria vehicle type, where it came from: "option", "code NN" or "fallback").
+
+    `vehicle_type` truck/bus/taxi applies to all; "auto" reads each vehicle's DTG header code.
+    """
     vehicles = pc.unique(table.column("vehicle_id")).to_pylist()
     if vehicle_type in VEHICLE_TYPES:
-        return {v: vehicle_type for v in vehicles}
+        return {v: (vehicle_type, "option") for v in vehicles}
     if vehicle_type != "auto":
         raise DtgError(f"unknown vehicle type '{vehicle_type}' (valid: {', '.join(VEHICLE_TYPES)}, auto)",
                        field="vehicle_type")
-    out = {v: criteria.fallback for v in vehicles}
+    out = {v: (criteria.fallback, "fallback") for v in vehicles}
     if "vehicle_type" not in table.column_names:
         return out
     pairs = table.select(["vehicle_id", "vehicle_type"]).filter(pc.is_valid(table.column("vehicle_type")))
     first = pairs.group_by("vehicle_id", use_threads=False).aggregate([("vehicle_type", "first")])
     for vid, code in zip(first.column("vehicle_id").to_pylist(), first.column("vehicle_type_first").to_pylist()):
         try:
-            out[vid] = criteria.vehicle_codes.get(int(str(code).strip()), criteria.fallback)
+            number = int(str(code).strip())
         except ValueError:
-            out[vid] = criteria.fallback
+            continue
+        if number in criteria.vehicle_codes:
+            out[vid] = (criteria.vehicle_codes[number], f"code {number}")
     return out
 
 
@@ -335,7 +340,8 @@ def detect_events(table: pa.Table, criteria: CriteriaSet | None = None, vehicle_
         if name not in table.column_names:
             raise DtgError("missing column", field=name)
     table = table.sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
-    types_by_vehicle = resolve_vehicle_types(table, vehicle_type, criteria)
+    resolved = resolve_vehicle_types(table, vehicle_type, criteria)
+    types_by_vehicle = {v: t for v, (t, _) in resolved.items()}
     n = table.num_rows
     vid_enc = pc.dictionary_encode(table.column("vehicle_id")).combine_chunks()
     vidx = vid_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -485,7 +491,7 @@ def detect_events(table: pa.Table, criteria: CriteriaSet | None = None, vehicle_
             merged[kind] = (s[~inside], e[~inside], p[~inside])
 
     events = _events_table(merged, vidx, vnames, ts, types_by_vehicle)
-    summary = _summary(table, events, vidx, vnames, speed, ts, step_ok, types_by_vehicle)
+    summary = _summary(table, events, vidx, vnames, speed, ts, step_ok, resolved)
     return EventResult(events=events, summary=summary, criteria_version=criteria.version)
 
 
@@ -525,7 +531,7 @@ def _events_table(merged: dict, vidx: np.ndarray, vnames: list, ts: np.ndarray,
 
 
 def _summary(table: pa.Table, events: pa.Table, vidx: np.ndarray, vnames: list, speed: np.ndarray,
-             ts: np.ndarray, step_ok: np.ndarray, types_by_vehicle: dict) -> pa.Table:
+             ts: np.ndarray, step_ok: np.ndarray, resolved: dict[str, tuple[str, str]]) -> pa.Table:
     nv = len(vnames)
     dist = np.zeros(nv)
     if len(ts) > 1:
@@ -553,7 +559,8 @@ def _summary(table: pa.Table, events: pa.Table, vidx: np.ndarray, vnames: list, 
     per100 = np.where(dist > 0, totals / np.where(dist > 0, dist, 1) * 100.0, np.nan)
     data: dict[str, pa.Array] = {
         "vehicle_id": pa.array(vnames, pa.string()),
-        "vehicle_type": pa.array([types_by_vehicle[v] for v in vnames], pa.string()),
+        "vehicle_type": pa.array([resolved[v][0] for v in vnames], pa.string()),
+        "vehicle_type_from": pa.array([resolved[v][1] for v in vnames], pa.string()),
         "seconds": pa.array(rows, pa.int64()),
         "distance_km": pa.array(np.round(dist, 6), pa.float64()),
         "odometer_km": pa.array(odo, pa.float64(), mask=~np.isfinite(odo)),

@@ -130,7 +130,8 @@ def brute(pred: list[tuple[int, int]], lab: list[tuple[int, int]]) -> dict[str, 
     pa_r = tp / len(alll) if alll else 0.0
     delays = [min(x & allp) - a for (a, _), x, h in zip(lab, ls, lab_hit) if h]
     return {"precision": prec, "recall": rec, "point_adjusted_f1": f_beta(pa_p, pa_r, 1),
-            "point_f1": f_beta(len(allp & alll) / len(allp) if allp else 0, len(allp & alll) / len(alll) if alll else 0, 1),
+            "point_f1": f_beta(len(allp & alll) / len(allp) if allp else 0,
+                               len(allp & alll) / len(alll) if alll else 0, 1),
             "delay_mean_s": float(np.mean(delays)) if delays else None}
 
 

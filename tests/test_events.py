@@ -342,6 +342,8 @@ def test_auto_vehicle_type_from_the_dtg_header_code():
     summary = detect_events(pa.concat_tables(tables, promote_options="default"), vehicle_type="auto").summary
     got = dict(zip(summary.column("vehicle_id").to_pylist(), summary.column("vehicle_type").to_pylist()))
     assert got == {"b": "bus", "t": "taxi", "r": "truck", "n": "truck", "x": "truck"}
+    how = dict(zip(summary.column("vehicle_id").to_pylist(), summary.column("vehicle_type_from").to_pylist()))
+    assert how == {"b": "code 11", "t": "code 21", "r": "code 32", "n": "fallback", "x": "fallback"}
 
 
 def test_auto_vehicle_type_changes_the_thresholds_used():

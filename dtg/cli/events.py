@@ -17,7 +17,7 @@ def _human(summary: dict[str, Any]) -> str:
     lines += [f"  {k:<20} {v}" for k, v in summary["counts"].items()]
     for v in summary["per_vehicle"]:
         rate = "-" if v["events_per_100km"] is None else f"{v['events_per_100km']:.1f}"
-        lines.append(f"  {v['vehicle_id']} ({v['vehicle_type']}): {v['distance_km']:.1f} km, "
+        lines.append(f"  {v['vehicle_id']} ({v['vehicle_type']}, {v['vehicle_type_from']}): {v['distance_km']:.1f} km, "
                      f"{v['events_total']} events, {rate} per 100 km")
     return "\n".join(lines)
 
@@ -47,7 +47,7 @@ def events(
     result = detect_events(table, crit, vehicle_type=vehicle_type, speed_limit=speed_limit)
     paths = write_events(result, out)
     per_vehicle = result.summary.select(
-        ["vehicle_id", "vehicle_type", "seconds", "distance_km", "odometer_km", "events_total",
+        ["vehicle_id", "vehicle_type", "vehicle_type_from", "seconds", "distance_km", "odometer_km", "events_total",
          "events_per_100km", *EVENT_TYPES]).to_pylist()
     summary = {
         "vehicles": result.summary.num_rows, "rows": table.num_rows, "criteria_version": result.criteria_version,
