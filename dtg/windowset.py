@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,7 @@ from dtg import schema
 from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
 from dtg.scaling import SCALERS, Scaler, make_scaler, scaler_from_dict
-from dtg.segments import UnsortedError, segment_runs
+from dtg.segments import Segmented, UnsortedError, segment_runs
 from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, SplitSpec, assign_splits
 from dtg.windowing import gather, has_next as _has_next, window_starts, window_view
 
@@ -469,6 +469,44 @@ def _segment(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...], max_
                             hold, max_gap), work
 
 
+def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_gap: int,
+                    rows_hint: int | None) -> tuple[Segmented, list[str], list[str], int]:
+    """Segment tables of whole vehicles one at a time, appending their rows to preallocated arrays."""
+    cap = max(int(rows_hint or 0), 1)
+    values = np.empty((cap, len(features)), dtype=np.float32)
+    ts = np.empty(cap, dtype=np.int64)
+    row0, length, vehicle, filled = [], [], [], []
+    vehicles: list[str] = []
+    dropped: list[str] = []
+    rows = rows_invalid = rows_duplicate = 0
+    for table in tables:
+        work, vstart, names, gone, invalid = _prepare(table, features)
+        seg, work = _segment(work, vstart, features, max_gap)
+        del work
+        if names and vehicles and names[0] <= vehicles[-1]:
+            raise DtgError(f"tables must hold whole vehicles in ascending vehicle_id order: '{names[0]}' "
+                           f"comes after '{vehicles[-1]}'", field="vehicle_id")
+        end = rows + seg.rows
+        if end > cap:
+            cap = max(end, cap + cap // 2)
+            values = np.resize(values, (cap, len(features)))
+            ts = np.resize(ts, cap)
+        values[rows:end] = seg.values
+        ts[rows:end] = seg.ts
+        row0.append(seg.row0 + rows)
+        length.append(seg.length)
+        vehicle.append(seg.vehicle + len(vehicles))
+        filled.append(seg.filled_rows + rows)
+        vehicles += names
+        dropped += gone
+        rows, rows_invalid, rows_duplicate = end, rows_invalid + invalid, rows_duplicate + seg.rows_duplicate
+        del seg
+    cat = lambda parts, dtype: np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)  # noqa: E731
+    seg = Segmented(values[:rows], ts[:rows], cat(row0, np.int64), cat(length, np.int64), cat(vehicle, np.int32),
+                    cat(filled, np.int64), rows_duplicate)
+    return seg, vehicles, sorted(dropped), rows_invalid
+
+
 def _train_runs(starts: np.ndarray, split: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint, ascending row ranges [begin, end) covered by the training windows (chunk by chunk)."""
     begins, ends = [], []
@@ -521,7 +559,7 @@ def _content_hash(ts: np.ndarray, values: np.ndarray, vehicles: list[str]) -> st
 
 
 def build_window_set(
-    table: pa.Table,
+    table: pa.Table | Iterable[pa.Table],
     size: int = 20,
     stride: int = 1,
     features: Sequence[str] | str = DEFAULT_FEATURES,
@@ -529,6 +567,7 @@ def build_window_set(
     split: SplitSpec | None = None,
     scaler: str | Scaler = "minmax",
     lake_fingerprint: str | None = None,
+    rows_hint: int | None = None,
 ) -> WindowSet:
     """Segment the table's rows, index every window and assign splits; fit the scaler on train rows.
 
@@ -538,6 +577,10 @@ def build_window_set(
     and listed in `stats["vehicles_dropped"]`. `split=None` builds a scoring set: every window is in
     split "all" and `scaler` must be a fitted scaler (the model's). `lake_fingerprint` (the lake's
     content hash) saves hashing the rows for the set's fingerprint.
+
+    `table` may also be an iterable of tables, each holding whole vehicles, in ascending vehicle_id
+    order (e.g. the lake read a few vehicles at a time): then only one of them is in memory at a time,
+    and their segment rows are appended to arrays of `rows_hint` rows (grown when exceeded).
     """
     features = check_features(features)
     for name, v, lo in (("size", size, 1), ("stride", stride, 1), ("max_gap", max_gap, 1)):
@@ -556,9 +599,12 @@ def build_window_set(
         raise DtgError(f"the scaler was fitted on {scaler.n_features_in_} features, "
                        f"this window set has {len(features)} ({','.join(features)})", field="scaler")
 
-    work, vstart, vehicles, dropped, rows_invalid = _prepare(table, features)
-    seg, work = _segment(work, vstart, features, max_gap)
-    del work
+    if isinstance(table, pa.Table):
+        work, vstart, vehicles, dropped, rows_invalid = _prepare(table, features)
+        seg, work = _segment(work, vstart, features, max_gap)
+        del work
+    else:
+        seg, vehicles, dropped, rows_invalid = _segment_stream(table, features, max_gap, rows_hint)
 
     starts = window_starts(seg.row0, seg.length, size, stride)
     nxt = _has_next(seg.row0, seg.length, size, stride)

@@ -151,3 +151,17 @@ def test_sample_data_ingested_then_windowed_end_to_end(tmp_path):
     rows = np.asarray(ws.starts)[:, None] + np.arange(20)
     assert np.all(np.abs(np.diff(np.asarray(ws.ts)[rows], axis=1) - 1000) < 500)
     assert np.all(np.asarray(ws.vehicle_idx)[rows] == np.asarray(ws.vehicle_idx)[rows[:, :1]])
+
+
+def test_reading_the_lake_in_small_vehicle_batches_gives_the_same_set(lake, tmp_path, monkeypatch):
+    import dtg.cli.window as cli_window
+    from dtg.lake import Lake
+
+    assert run("--lake", str(lake), "--out", str(tmp_path / "one"), "--json").exit_code == 0
+    monkeypatch.setattr(cli_window, "BATCH_ROWS", 10)  # every vehicle read on its own
+    assert len(cli_window._vehicle_batches(Lake(lake))) == 2
+    assert run("--lake", str(lake), "--out", str(tmp_path / "many"), "--json").exit_code == 0
+    one, many = WindowSet.load(tmp_path / "one"), WindowSet.load(tmp_path / "many")
+    for name in ("values", "ts", "starts", "split", "has_next", "vehicle_idx"):
+        assert np.array_equal(np.asarray(getattr(one, name)), np.asarray(getattr(many, name))), name
+    assert one.fingerprint == many.fingerprint and one.vehicles == many.vehicles

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -362,3 +363,46 @@ def test_an_empty_table_gives_an_empty_scoring_set():
     assert list(ws.batches("all", shuffle=False)) == []
     with pytest.raises(DtgError, match="no training windows"):
         build_window_set(empty, size=5, split=SplitSpec())
+
+
+def by_vehicle(table, groups):
+    """The table as consecutive tables of whole vehicles (`groups`: vehicles per table)."""
+    names = sorted(set(table["vehicle_id"].to_pylist()))
+    out, i = [], 0
+    for g in groups:
+        chunk = names[i:i + g]
+        i += g
+        if chunk:
+            out.append(table.filter(pc.is_in(table["vehicle_id"], pa.array(chunk))))
+    return out
+
+
+@PROP
+@given(fleet=fleet_st, groups=st.lists(st.integers(1, 3), min_size=3, max_size=3), max_gap=st.integers(1, 4),
+       hint=st.sampled_from([None, 0, 10, 10_000]), by=st.sampled_from(["time", "vehicle"]))
+def test_tables_of_whole_vehicles_give_the_same_set_as_one_table(fleet, groups, max_gap, hint, by):
+    table = make_table(fleet)
+    whole = build_window_set(table, size=5, max_gap=max_gap, scaler=FITTED)
+    streamed = build_window_set(iter(by_vehicle(table, groups)), size=5, max_gap=max_gap, scaler=FITTED,
+                                rows_hint=hint)
+    for name in ("values", "ts", "seg_row0", "seg_len", "seg_vehicle", "filled_rows", "starts", "split", "has_next"):
+        assert np.array_equal(getattr(whole, name), getattr(streamed, name)), name
+    assert whole.vehicles == streamed.vehicles and whole.fingerprint == streamed.fingerprint
+
+
+def test_streamed_split_and_scaler_match_the_whole_table():
+    table = make_table([[(120, 2)], [(90, 3), (60, 2)], [(150, 2)]], seed=4)
+    spec = SplitSpec((0.6, 0.2, 0.2), "vehicle", seed=2)
+    whole = build_window_set(table, size=10, split=spec)
+    streamed = build_window_set(by_vehicle(table, [1, 1, 1]), size=10, split=spec)
+    assert np.array_equal(whole.split, streamed.split)
+    assert whole.scaler.to_dict() == streamed.scaler.to_dict()
+
+
+def test_tables_out_of_vehicle_order_are_refused():
+    table = make_table([[(30, 2)], [(30, 2)]])
+    first, second = by_vehicle(table, [1, 1])
+    with pytest.raises(DtgError, match="ascending vehicle_id order"):
+        build_window_set([second, first], size=5, scaler=FITTED)
+    with pytest.raises(DtgError, match="ascending vehicle_id order"):
+        build_window_set([first, first], size=5, scaler=FITTED)

@@ -55,17 +55,42 @@ def window(
         raise DtgError("lake folder not found; run `dtg ingest SOURCE --lake DIR` first", file=lake)
     t0 = time.perf_counter()
     store = Lake(lake)
-    table = store.read(columns=["vehicle_id", "ts", *feats])
-    if table.num_rows == 0:
+    batches = _vehicle_batches(store)
+    if not batches:
         raise DtgError("the lake has no rows; run `dtg ingest` first", file=lake)
-    log(f"read {table.num_rows} rows from {lake} in {time.perf_counter() - t0:.1f}s")
+    total = sum(rows for _, rows in batches)
+    columns = ["vehicle_id", "ts", *feats]
+    # a few vehicles at a time: only one batch of Arrow rows is in memory while the set is built
+    tables = (store.read(vehicles=names, columns=columns) for names, _ in batches)
+    ws = build_window_set(tables, size=size, stride=stride, features=feats, max_gap=max_gap, split=spec,
+                          scaler=scaler, lake_fingerprint=store.fingerprint(), rows_hint=total)
+    log(f"read {total} rows from {lake} and built {ws.n_windows} windows in {time.perf_counter() - t0:.1f}s")
     t1 = time.perf_counter()
-    ws = build_window_set(table, size=size, stride=stride, features=feats, max_gap=max_gap, split=spec,
-                          scaler=scaler, lake_fingerprint=store.fingerprint())
-    del table
     ws.save(out)
-    log(f"built {ws.n_windows} windows in {time.perf_counter() - t1:.1f}s -> {out}")
+    log(f"saved to {out} in {time.perf_counter() - t1:.1f}s")
     emit({**ws.summary(), "out": str(out)}, as_json, _human)
+
+
+BATCH_ROWS = 1 << 20
+"""Rows of lake data read at once (whole vehicles; a vehicle larger than this is read alone)."""
+
+
+def _vehicle_batches(store) -> list[tuple[list[str], int]]:
+    """Vehicles in id order, grouped so that each group holds about BATCH_ROWS rows (Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    per_vehicle: dict[str, int] = {}
+    for part in store.partitions():
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in part.files)
+        per_vehicle[part.vehicle_id] = per_vehicle.get(part.vehicle_id, 0) + rows
+    batches: list[tuple[list[str], int]] = []
+    for name in sorted(per_vehicle):
+        if batches and batches[-1][1] + per_vehicle[name] <= BATCH_ROWS:
+            batches[-1][0].append(name)
+            batches[-1] = (batches[-1][0], batches[-1][1] + per_vehicle[name])
+        else:
+            batches.append(([name], per_vehicle[name]))
+    return [(names, rows) for names, rows in batches if rows]
 
 
 def register(app: typer.Typer) -> None:
