@@ -225,7 +225,14 @@ class Lake:
         ts = table.column("ts").cast(pa.int64()).to_numpy()
         day = local_dates(table.column("ts"))
         day_num = day.astype(np.int64)
-        order = np.lexsort((ts, day_num, vidx))  # stable: earlier rows of equal keys come first
+        # Rows grouped by vehicle-day, by ts inside a group, earlier rows first among equal keys. Logs are
+        # usually in time order already: one stable integer sort on the group key, lexsort only if not.
+        key = vidx * (int(day_num.max() - day_num.min()) + 1) + (day_num - day_num.min())
+        order = np.argsort(key, kind="stable")
+        k_o, t_o = key[order], ts[order]
+        same = k_o[1:] == k_o[:-1]
+        if not (t_o[1:][same] > t_o[:-1][same]).all():
+            order = np.lexsort((ts, day_num, vidx))
         v_s, d_s, t_s = vidx[order], day_num[order], ts[order]
         cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
         bounds = np.concatenate(([0], cut, [len(order)]))

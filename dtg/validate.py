@@ -43,6 +43,16 @@ def _np(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(vals, dtype=np.float64), null
 
 
+def _all_within(col: pa.ChunkedArray, lo: float, hi: float) -> bool:
+    """True if every non-null value is a number in [lo, hi] (min/max in one pass, no per-row arrays)."""
+    if col.null_count == len(col):
+        return True
+    if pa.types.is_floating(col.type) and pc.any(pc.is_nan(col)).as_py():
+        return False
+    mm = pc.min_max(col)
+    return lo <= mm["min"].as_py() and mm["max"].as_py() <= hi
+
+
 def outside_korea(table: pa.Table) -> np.ndarray:
     """Rows with a valid position on Earth but outside `schema.KOREA_BBOX` (kept, reported as a warning)."""
     if table.num_rows == 0:
@@ -69,6 +79,8 @@ def reasons(table: pa.Table) -> Reasons:
     fail(ts_null, "bad_timestamp")
     for name in RANGE_CHECKED:
         col = schema.BY_NAME[name]
+        if _all_within(table.column(name), col.lo, col.hi):
+            continue
         vals, null = _np(table, name)
         with np.errstate(invalid="ignore"):
             fail(~null & np.isnan(vals), f"bad_number:{name}")
@@ -82,9 +94,14 @@ def reasons(table: pa.Table) -> Reasons:
     ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64)
     pos = np.arange(n)
 
-    dv, dts = np.diff(vidx), np.diff(ts)
-    if ((dv > 0) | ((dv == 0) & (dts > 0))).all() and not ts_null.any():
-        return rs  # the usual log: grouped by vehicle, time strictly increasing: no duplicates, no clock jumps
+    if not ts_null.any():
+        # The usual log: each vehicle's time strictly increases in file order, so there is no
+        # duplicate and no step backwards; one stable sort of small integers shows it.
+        by_vehicle = np.argsort(vidx, kind="stable")
+        v_o, t_o = vidx[by_vehicle], ts[by_vehicle]
+        same = v_o[1:] == v_o[:-1]
+        if (t_o[1:][same] > t_o[:-1][same]).all():
+            return rs
     cand = pos[rs.ok]
     order = cand[np.lexsort((cand, ts[cand], vidx[cand]))]
     same = (vidx[order][1:] == vidx[order][:-1]) & (ts[order][1:] == ts[order][:-1])
