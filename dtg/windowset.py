@@ -245,7 +245,11 @@ class WindowSet:
         tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + folder.name + ".", dir=folder.parent))
         try:
             for name in _ROW_ARRAYS + _WINDOW_ARRAYS:
-                _save_npy(tmp / f"{name}.npy", np.asarray(getattr(self, name)))
+                # derived per-row arrays are written without being kept (memory stays at the set's size)
+                derived = name in _DERIVED and name not in self.__dict__
+                arr = _DERIVED[name].func(self) if derived else getattr(self, name)  # type: ignore[attr-defined]
+                _save_npy(tmp / f"{name}.npy", np.asarray(arr))
+                del arr
             segs = np.stack([np.asarray(self.seg_row0, np.int64), np.asarray(self.seg_len, np.int64),
                              np.asarray(self.seg_vehicle, np.int64)], axis=1)
             _save_npy(tmp / "segments.npy", segs)
@@ -311,6 +315,9 @@ class WindowSet:
         for name in ("vehicle_idx", "segment_id", "filled"):
             ws.__dict__[name] = arrays[name]
         return ws
+
+
+_DERIVED = {name: vars(WindowSet)[name] for name in ("vehicle_idx", "segment_id", "filled")}
 
 
 class Batches:

@@ -221,6 +221,7 @@ def test_saving_again_replaces_the_set_and_leaves_no_temp_folders(tmp_path):
     big = build_window_set(make_table([[(90, 2)]]), size=5, split=SplitSpec())
     small.save(tmp_path / "set")
     big.save(tmp_path / "set")
+    assert "vehicle_idx" not in vars(big) and "filled" not in vars(big)  # written, not kept in memory
     assert WindowSet.load(tmp_path / "set").n_windows == big.n_windows
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
 
