@@ -14,7 +14,6 @@ and the ratio dtg/baseline (goal >= 0.5 for CSV). --cli also times the `dtg inge
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -124,15 +122,17 @@ def main(argv: list[str] | None = None) -> None:
                     assert out.table.num_rows == n_dtg
         base_t, read_t, ingest_t, dtg_base_t, dtg_read_t, dtg_ingest_t = (min(times[k]) for k in stages)
 
+        def row(label: str, seconds: float, rows: int, baseline: float) -> str:
+            return f"{label:<44}{seconds:>9.2f}{rows / seconds:>14,.0f}{baseline / seconds:>8.2f}"
+
         lines = [
             f"{'stage':<44}{'seconds':>9}{'rows/s':>14}{'ratio':>8}",
-            f"{'pyarrow.csv.read_csv (baseline)':<44}{base_t:>9.2f}{n / base_t:>14,.0f}{1.0:>8.2f}",
-            f"{'dtg read_source (CSV reader only)':<44}{read_t:>9.2f}{n / read_t:>14,.0f}{base_t / read_t:>8.2f}",
-            f"{'dtg ingest CSV (read+validate+lake)':<44}{ingest_t:>9.2f}{n / ingest_t:>14,.0f}{base_t / ingest_t:>8.2f}",
-            f"{'DTG: bytes.split lines (baseline)':<44}{dtg_base_t:>9.2f}{n_dtg / dtg_base_t:>14,.0f}{1.0:>8.2f}",
-            f"{'dtg DTG reader':<44}{dtg_read_t:>9.2f}{n_dtg / dtg_read_t:>14,.0f}{dtg_base_t / dtg_read_t:>8.2f}",
-            f"{'dtg ingest DTG (read+validate+lake)':<44}{dtg_ingest_t:>9.2f}{n_dtg / dtg_ingest_t:>14,.0f}"
-            f"{dtg_base_t / dtg_ingest_t:>8.2f}",
+            row("pyarrow.csv.read_csv (baseline)", base_t, n, base_t),
+            row("dtg read_source (CSV reader only)", read_t, n, base_t),
+            row("dtg ingest CSV (read+validate+lake)", ingest_t, n, base_t),
+            row("DTG: bytes.split lines (baseline)", dtg_base_t, n_dtg, dtg_base_t),
+            row("dtg DTG reader", dtg_read_t, n_dtg, dtg_base_t),
+            row("dtg ingest DTG (read+validate+lake)", dtg_ingest_t, n_dtg, dtg_base_t),
         ]
         if args.cli:
             exe = Path(sys.executable).with_name("dtg")
@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             subprocess.run([str(exe), "ingest", str(csv_path), "--lake", str(work / "lake"), "--quarantine",
                             str(work / "q"), "--json"], check=True, capture_output=True)
             cli_t = time.perf_counter() - t0
-            lines.append(f"{'dtg ingest CSV, CLI (one run, incl. startup)':<44}{cli_t:>9.2f}{n / cli_t:>14,.0f}"
-                         f"{base_t / cli_t:>8.2f}")
+            lines.append(row("dtg ingest CSV, CLI (one run, incl. startup)", cli_t, n, base_t))
         print("\n".join(lines))
         print(f"CSV goal ratio >= 0.5: {'met' if base_t / ingest_t >= 0.5 else 'NOT met'} "
               f"({base_t / ingest_t:.2f})")

@@ -102,7 +102,8 @@ def expand_sources(sources: Iterable[str | Path]) -> list[Path]:
 
 def ingest_file(path: Path, lake: Lake, quarantine_dir: Path, *, fmt: str = "auto", encoding: str = "auto",
                 tz: str = schema.TZ, mapping: dict[str, Any] | None = None, vehicle: str | None = None,
-                reasons: Counter | None = None, ingested_at: dt.datetime | None = None) -> tuple[FileResult, Path | None]:
+                reasons: Counter | None = None,
+                ingested_at: dt.datetime | None = None) -> tuple[FileResult, Path | None]:
     """Ingest one file; a DtgError from reading becomes `FileResult.error`."""
     res = FileResult(file=str(path))
     try:

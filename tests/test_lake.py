@@ -72,7 +72,8 @@ def test_partitions_are_vehicle_and_local_date(tmp_path):
     late = dt.datetime(2024, 5, 13, 23, 59, 58, tzinfo=KST)  # crosses local midnight; UTC date is earlier
     lake.write(rows("서울70사1234", range(4), start=late))
     parts = lake.partitions()
-    assert [(p.vehicle_id, str(p.date)) for p in parts] == [("서울70사1234", "2024-05-13"), ("서울70사1234", "2024-05-14")]
+    assert [(p.vehicle_id, str(p.date)) for p in parts] == [("서울70사1234", "2024-05-13"),
+                                                            ("서울70사1234", "2024-05-14")]
     assert parts[0].path == tmp_path / "vehicle=서울70사1234" / "date=2024-05-13"
     assert lake.read(start=dt.datetime(2024, 5, 14)).num_rows == 2  # naive = Korean local time
 

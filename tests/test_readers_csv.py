@@ -47,7 +47,8 @@ def test_explicit_wrong_encoding_is_a_clear_error():
 
 
 def test_english_aliases_and_canonical_names_are_accepted():
-    text = "Vehicle,Timestamp,Speed,Engine_RPM,Brake,Latitude,Longitude,heading\nv1,2024-05-13T08:00:00,1,2,0,37,127,90\n"
+    text = ("Vehicle,Timestamp,Speed,Engine_RPM,Brake,Latitude,Longitude,heading\n"
+            "v1,2024-05-13T08:00:00,1,2,0,37,127,90\n")
     row = parse(text).table.to_pylist()[0]
     assert (row["vehicle_id"], row["speed"], row["rpm"], row["lat"], row["lon"], row["azimuth"]) == \
         ("v1", 1.0, 2.0, 37.0, 127.0, 90.0)

@@ -103,7 +103,8 @@ class DtgHeader:
 
 # --------------------------------------------------------------------------------------------- reading
 
-def _digits(cols: np.ndarray, name: str, start: int | None = None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _digits(cols: np.ndarray, name: str, start: int | None = None,
+            width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unsigned decimal field -> (int64 values, ok mask). Only ASCII digits are accepted.
 
     `cols` is the record matrix transposed, (68, rows): each byte position is one contiguous row, so
@@ -222,18 +223,17 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     good_lines = rec_line[full]
 
     rs = Reasons(cols.shape[1])
-    daily, ok = _digits(cols, "daily_distance"); rs.fail(~ok, "bad_number:daily_distance")
-    total, ok = _digits(cols, "total_distance"); rs.fail(~ok, "bad_number:total_distance")
-    naive_ms, ok = _timestamps(cols); rs.fail(~ok, "bad_timestamp")
-    speed, ok = _digits(cols, "speed"); rs.fail(~ok, "bad_number:speed")
-    rpm, ok = _digits(cols, "rpm"); rs.fail(~ok, "bad_number:rpm")
-    brake, ok = _digits(cols, "brake"); rs.fail(~ok, "bad_number:brake")
-    x, ok = _digits(cols, "x"); rs.fail(~ok, "bad_number:x")
-    y, ok = _digits(cols, "y"); rs.fail(~ok, "bad_number:y")
-    azimuth, ok = _digits(cols, "azimuth"); rs.fail(~ok, "bad_number:azimuth")
-    ax, ok = _accel(cols, "accel_x"); rs.fail(~ok, "bad_number:accel_x")
-    ay, ok = _accel(cols, "accel_y"); rs.fail(~ok, "bad_number:accel_y")
-    status, ok = _digits(cols, "status"); rs.fail(~ok, "bad_number:status")
+    values: dict[str, np.ndarray] = {}
+    for field_name, _ in RECORD_FIELDS:  # layout order: a line's reason is its first bad field
+        if field_name == "time":
+            values[field_name], ok = _timestamps(cols)
+            rs.fail(~ok, "bad_timestamp")
+        else:
+            decode = _accel if field_name in ("accel_x", "accel_y") else _digits
+            values[field_name], ok = decode(cols, field_name)
+            rs.fail(~ok, f"bad_number:{field_name}")
+    daily, total, naive_ms, speed, rpm, brake, x, y, azimuth, ax, ay, status = (
+        values[f] for f, _ in RECORD_FIELDS)
     keep = rs.ok
 
     variants = []
