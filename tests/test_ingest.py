@@ -215,3 +215,39 @@ def test_concurrent_ingests_of_overlapping_files_store_each_second_once(tmp_path
     assert sum(r["rows_ingested"] for r in runs) == 600 and sum(r["rows_duplicate"] for r in runs) == 200
     ts = Lake(tmp_path / "lake").read().column("ts").to_pylist()
     assert len(ts) == len(set(ts)) == 600
+
+
+def test_rejected_rows_reach_the_quarantine_even_if_the_lake_write_fails(tmp_path, monkeypatch):
+    data = dtg_bytes([0, 1, 1, 2])  # line 4 repeats a second
+    (tmp_path / "a.dtg").write_bytes(data)
+
+    def broken(self, table):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Lake, "write", broken)
+    with pytest.raises(OSError):
+        ingest([tmp_path / "a.dtg"], tmp_path / "lake", tmp_path / "q")
+    assert [(r["row"], r["reason"]) for r in quarantine.read(tmp_path / "q").to_pylist()] == \
+        [(4, "duplicate_timestamp")]
+
+
+def test_parquet_rows_out_of_range_are_quarantined_with_a_rendering_of_the_row(tmp_path):
+    import pyarrow.parquet as pq
+
+    t0 = dt.datetime(2024, 5, 13, 8, tzinfo=KST)
+    pq.write_table(pa.table({"vehicle_id": ["p1", "p1"], "ts": pa.array([t0, t0 + dt.timedelta(seconds=1)],
+                                                                        schema.TS_TYPE),
+                             "speed": [10.0, 999.0], "lat": [37.5, 37.5], "lon": [127.0, 127.0]}),
+                   tmp_path / "x.parquet")
+    s = ingest([tmp_path / "x.parquet"], tmp_path / "lake", tmp_path / "q").to_dict()
+    assert (s["rows_read"], s["rows_ingested"], s["rows_quarantined"]) == (2, 1, 1) and invariant(s)
+    (q,) = quarantine.read(tmp_path / "q").to_pylist()
+    assert q["row"] == 2 and q["reason"] == "speed_out_of_range" and "999.0" in q["raw"] and "p1" in q["raw"]
+
+
+def test_forcing_the_wrong_format_is_one_clear_error(tmp_path):
+    (tmp_path / "log.csv").write_text("time,speed\n2024-05-13 08:00:00,1\n")
+    s = ingest([tmp_path / "log.csv"], tmp_path / "lake", tmp_path / "q", fmt="dtg").to_dict()
+    assert s["files_failed"] == 1 and "not a DTG record file" in s["errors"][0]["reason"]
+    s = ingest([tmp_path / "log.csv"], tmp_path / "lake", tmp_path / "q", fmt="parquet").to_dict()
+    assert "not a readable Parquet file" in s["errors"][0]["reason"]
