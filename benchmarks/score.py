@@ -11,6 +11,9 @@ On the bundled sample fleet (data/sample: 4 logs, ~23,000 seconds), in a scratch
    same size under `torch.inference_mode()` — the ceiling of the job.
 Each figure is windows/s (best of `--repeat`, the three measured in turn); the ratios are against
 (3), measured in the same run.
+With `--ray-workers N`, also (4) `ray_on_lake`: the job of (2) with `--engine ray` and N actors on a local
+Ray started once beforehand (the actors' start-up is in the figure). benchmarks/score_ray.py compares
+the engines on a bigger lake.
 The model is untrained (throughput does not depend on the weights).
 """
 
@@ -58,7 +61,8 @@ def publish_model(models: Path, logs: list[Path], kind: str, config: dict | None
     return publish(models, "bench", model, card)
 
 
-def end_to_end(work: Path, logs: list[Path], model: Path, batch_size: int, lake_only: bool = False) -> tuple[float, int]:
+def end_to_end(work: Path, logs: list[Path], model: Path, batch_size: int, lake_only: bool = False,
+               engine: str = "local", workers: int | None = None) -> tuple[float, int]:
     """Seconds and windows of one `run_score` from a fresh ledger (and a fresh lake unless lake_only)."""
     for name in ("scores", "ledger.sqlite", "ledger.sqlite.lock") + (() if lake_only else ("lake", "quarantine")):
         p = work / name
@@ -66,7 +70,7 @@ def end_to_end(work: Path, logs: list[Path], model: Path, batch_size: int, lake_
     t0 = time.perf_counter()
     summary = run_score([] if lake_only else logs, model, lake_dir=work / "lake", out_dir=work / "scores",
                         ledger_path=work / "ledger.sqlite", quarantine_dir=work / "quarantine",
-                        batch_size=batch_size, device="cpu")
+                        batch_size=batch_size, device="cpu", engine=engine, workers=workers)
     seconds = time.perf_counter() - t0
     if summary.files_failed:
         raise SystemExit(f"scoring failed: {summary.errors}")
@@ -93,6 +97,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI machines have 2 cores)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sample", type=Path, default=ROOT / "data" / "sample")
+    ap.add_argument("--ray-workers", type=int, default=0, help="also measure --engine ray with N actors (needs dtg[ray])")
     args = ap.parse_args()
 
     import torch
@@ -105,10 +110,21 @@ def main() -> None:
         measures = {"end_to_end": lambda: end_to_end(work, logs, model, args.batch_size),
                     "job_on_lake": lambda: end_to_end(work, logs, model, args.batch_size, lake_only=True),
                     "bare_inference": lambda: bare_inference(work, model, args.batch_size)}
+        if args.ray_workers:
+            import logging
+
+            import ray
+
+            ray.init(num_cpus=args.ray_workers, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+            measures["ray_on_lake"] = lambda: end_to_end(work, logs, model, args.batch_size, lake_only=True,
+                                                         engine="ray", workers=args.ray_workers)
         runs: dict[str, list[tuple[float, int]]] = {name: [] for name in measures}
         for _ in range(args.repeat):  # interleaved, so a busy moment on a shared machine hits all three
             for name, fn in measures.items():
                 runs[name].append(fn())
+        if args.ray_workers:
+            ray.shutdown()
         results = {}
         for name, timings in runs.items():
             seconds, windows = min(timings)
