@@ -127,6 +127,14 @@ def ingest(sources: Iterable[str | Path], lake_dir: str | Path, quarantine_dir: 
            encoding: str = "auto", tz: str = schema.TZ, mapping: dict[str, Any] | None = None,
            vehicle: str | None = None, progress: Callable[[FileResult], None] | None = None) -> IngestSummary:
     """Ingest every file of `sources` (files or folders) into the lake; see the module docstring."""
+    from dtg.readers import FORMATS
+    from dtg.readers.base import check_tz
+    from dtg.readers.encoding import normalise
+
+    check_tz(tz)  # option errors stop the run before any file, as one line
+    normalise(encoding)
+    if fmt not in FORMATS:
+        raise DtgError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})", field="format")
     lake, qdir = Lake(lake_dir), Path(quarantine_dir)
     summary = IngestSummary(lake=str(lake_dir), quarantine=str(quarantine_dir))
     sources = list(sources)

@@ -251,3 +251,14 @@ def test_forcing_the_wrong_format_is_one_clear_error(tmp_path):
     assert s["files_failed"] == 1 and "not a DTG record file" in s["errors"][0]["reason"]
     s = ingest([tmp_path / "log.csv"], tmp_path / "lake", tmp_path / "q", fmt="parquet").to_dict()
     assert "not a readable Parquet file" in s["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--tz", "Mars/Base", "unknown time zone 'Mars/Base'"),
+    ("--format", "xml", "unknown format 'xml'"),
+])
+def test_cli_bad_options_stop_before_any_file_is_read(sample_dir, tmp_path, option, value, message):
+    result = runner.invoke(app, ["ingest", str(sample_dir), option, value, "--lake", str(tmp_path / "lake"),
+                                 "--quarantine", str(tmp_path / "q"), "--json"])
+    assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1
+    assert result.stdout == "" and not (tmp_path / "lake").exists()

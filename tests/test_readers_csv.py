@@ -228,3 +228,17 @@ def test_an_impossible_date_alone_is_rejected_on_the_fast_path():
 def test_an_empty_time_cell_is_a_bad_timestamp():
     r = parse("time,speed\n2024-05-13 08:00:00,1\n,2\n")
     assert [(x["row"], x["reason"]) for x in r.rejects.to_pylist()] == [(3, "bad_timestamp")]
+
+
+def test_a_file_of_zoned_timestamps_keeps_each_rows_offset():
+    r = parse("time,speed\n2024-05-13T01:00:00+02:00,1\n2024-05-12T23:00:01Z,1\n")
+    assert r.table.column("ts").to_pylist() == [dt.datetime(2024, 5, 13, 8, tzinfo=KST),
+                                                 dt.datetime(2024, 5, 13, 8, 0, 1, tzinfo=KST)]
+
+
+def test_unknown_time_zone_is_an_option_error(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("time,speed\n2024-05-13 08:00:00,1\n")
+    with pytest.raises(DtgError, match="unknown time zone 'Mars/Base'") as info:
+        read_source(p, tz="Mars/Base")
+    assert info.value.field == "tz"

@@ -11,7 +11,7 @@ from typing import Any
 
 from dtg import schema
 from dtg.errors import DtgError
-from dtg.readers.base import REJECT_SCHEMA, RawLines, ReadResult
+from dtg.readers.base import REJECT_SCHEMA, RawLines, ReadResult, check_tz
 
 FORMATS = ("auto", "dtg", "csv", "parquet")
 EXTENSIONS = {".dtg": "dtg", ".txt": "dtg", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -55,6 +55,7 @@ def read_source(path: str | Path, fmt: str = "auto", encoding: str = "auto", tz:
 
     if fmt not in FORMATS:
         raise DtgError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})", field="format")
+    check_tz(tz)
     try:
         data = Path(path).read_bytes()
     except IsADirectoryError:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from dtg.errors import DtgError
+
 REJECT_SCHEMA = pa.schema([
     pa.field("file", pa.string()),
     pa.field("row", pa.int64()),
@@ -129,6 +131,17 @@ class ReadResult:
         if self.raw is not None:
             return self.raw.many(rows)
         return [""] * len(rows)
+
+
+def check_tz(tz: str) -> str:
+    """`tz` if Arrow knows the zone; DtgError naming the option otherwise."""
+    import pyarrow.compute as pc
+
+    try:
+        pc.assume_timezone(pa.array([0], pa.timestamp("ms")), timezone=tz)
+    except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError, TypeError):
+        raise DtgError(f"unknown time zone '{tz}' (an IANA name such as Asia/Seoul or UTC)", field="tz") from None
+    return tz
 
 
 def display_name(path: str | Path) -> str:
