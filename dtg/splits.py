@@ -60,12 +60,25 @@ def _cuts(n: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
     return np.rint(np.asarray(n, dtype=np.float64)[:, None] * cum[None, :]).astype(np.int64)
 
 
+def vehicle_counts(n_vehicles: int, fractions: tuple[float, ...]) -> np.ndarray:
+    """(3,) vehicles per split: largest-remainder rounding, then one vehicle for val/test (when their
+    fraction is positive) taken from train while train keeps at least one."""
+    f = np.asarray(fractions, dtype=np.float64)
+    counts = np.floor(f * n_vehicles).astype(np.int64)
+    order = np.argsort(-(f * n_vehicles - counts), kind="stable")
+    counts[order[: n_vehicles - int(counts.sum())]] += 1
+    for k in (1, 2):
+        if f[k] > 0 and counts[k] == 0 and counts[0] > 1:
+            counts[0] -= 1
+            counts[k] = 1
+    return counts
+
+
 def vehicle_blocks(n_vehicles: int, spec: SplitSpec) -> np.ndarray:
     """(n_vehicles,) int8: the split of each vehicle when splitting by vehicle (seeded shuffle)."""
     order = np.random.default_rng(spec.seed).permutation(n_vehicles)
-    cuts = _cuts(np.array([n_vehicles]), spec.fractions)[0]
     block = np.empty(n_vehicles, dtype=np.int8)
-    block[order] = np.searchsorted(cuts, np.arange(n_vehicles), side="right").astype(np.int8)
+    block[order] = np.repeat(np.arange(3, dtype=np.int8), vehicle_counts(n_vehicles, spec.fractions))
     return block
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtg.errors import DtgError
-from dtg.splits import PURGED, SplitSpec, assign_splits, vehicle_blocks
+from dtg.splits import PURGED, SplitSpec, assign_splits, vehicle_blocks, vehicle_counts
 from dtg.windowing import has_next, window_counts, window_starts
 
 fractions_st = st.sampled_from([(0.7, 0.15, 0.15), (0.5, 0.5), (0.8, 0.0, 0.2), (0.34, 0.33, 0.33), (1.0,)])
@@ -126,3 +126,23 @@ def test_has_next_matches_a_brute_force_oracle(fleet, size, stride, fractions):
         v = int(wveh[w])
         want = (s + size < seg_end[w] and split[w] != PURGED and block(v, s + size) == split[w])
         assert bool(nxt[w]) == want
+
+
+@pytest.mark.parametrize("n,fractions,want", [
+    (10, (0.6, 0.2, 0.2), [6, 2, 2]),
+    (4, (0.7, 0.15, 0.15), [2, 1, 1]),
+    (2, (0.7, 0.15, 0.15), [1, 1, 0]),
+    (1, (0.7, 0.15, 0.15), [1, 0, 0]),
+    (5, (0.8, 0.2, 0.0), [4, 1, 0]),
+    (7, (1.0, 0.0, 0.0), [7, 0, 0]),
+])
+def test_vehicle_split_gives_small_fleets_a_validation_vehicle(n, fractions, want):
+    assert vehicle_counts(n, fractions).tolist() == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 200), fractions=fractions_st)
+def test_vehicle_counts_add_up_and_stay_near_the_fractions(n, fractions):
+    counts = vehicle_counts(n, SplitSpec(fractions).fractions)
+    assert counts.sum() == n and np.all(counts >= 0)
+    assert np.all(np.abs(counts - np.asarray(SplitSpec(fractions).fractions) * n) <= 1.0 + 1e-9)
