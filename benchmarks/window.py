@@ -1,6 +1,6 @@
 """Benchmark: `build_window_set` vs a tutorial-style Python loop that appends window slices.
 
-    .venv/bin/python benchmarks/window.py --rows 10000000 --loop-rows 500000
+    .venv/bin/python benchmarks/window.py --rows 10000000 --loop-rows 500000 --repeat 3 --cli
 
 Each measurement runs in a fresh subprocess on the same synthetic fleet (same seed): the process
 builds the input table, resets its peak-RSS counter (Linux /proc/self/clear_refs), then times the
@@ -10,6 +10,8 @@ multiple of the feature array (rows x features x 4 bytes), the figure the issue'
 The loop is measured on the first `--loop-rows` rows (it is too slow for 10 M) and extrapolated
 linearly to the full size (its time and memory both grow linearly with the number of windows); the
 library is also measured on that same subset, so one ratio needs no extrapolation at all.
+`--cli` also writes the rows to a temporary lake and times `dtg window` as a user runs it (whole
+process: wall time and peak RSS).
 """
 
 from __future__ import annotations
