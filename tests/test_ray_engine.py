@@ -289,3 +289,90 @@ def test_the_actor_reports_a_bad_vehicle_day_as_an_error_row_not_an_exception(ni
     actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(tmp_path / "lake"), FixedThreshold(0.05).fit(), 64)
     rows = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks([("bad", keys)]))).to_pylist()
     assert len(rows) == 2 and all("lat" in r["error"] and r["windows"] is None for r in rows)
+
+
+# -- the driver's side, with Ray Data replaced by an in-process stand-in ---------------------------
+
+class _FakeDataset:
+    """Ray Data's calls dtg makes, run in this process in order (what preserve_order guarantees)."""
+
+    def __init__(self, batches: list[pa.Table]) -> None:
+        self.batches = batches
+
+    def map_batches(self, fn, *, fn_constructor_kwargs, batch_size, batch_format, compute, num_cpus, num_gpus):
+        assert batch_format == "pyarrow" and batch_size == 1 and num_cpus == 1 and compute.size >= 1
+        actor = fn(**fn_constructor_kwargs)  # Ray pickles these: they must be plain data or picklable
+        return _FakeDataset([actor(b) for b in self.batches])
+
+    def iter_batches(self, batch_size=None, batch_format="pyarrow"):
+        yield from self.batches
+
+
+def _fake_ray():
+    import pickle
+    import types
+
+    ctx = types.SimpleNamespace(execution_options=types.SimpleNamespace(preserve_order=False),
+                                enable_progress_bars=True)
+    data = types.ModuleType("ray.data")
+    data.DataContext = types.SimpleNamespace(get_current=lambda: ctx)
+    data.ActorPoolStrategy = lambda size: types.SimpleNamespace(size=size)
+
+    def from_items(items, override_num_blocks=None):
+        assert ctx.execution_options.preserve_order, "results must come back in the local engine's order"
+        pickle.dumps(items)
+        return _FakeDataset([pa.Table.from_pylist([it]) for it in items])
+
+    data.from_items = from_items
+    ray = types.ModuleType("ray")
+    ray.data = data
+    ray.is_initialized = lambda: True
+    ray.cluster_resources = lambda: {"CPU": 2.0}
+    return ray, ctx
+
+
+def test_the_driver_commits_fails_and_skips_inputs_like_the_local_engine(tmp_path, monkeypatch):
+    """Inputs in order: a night drive's morning half (context from the night partition), its night
+    half, a log whose rows are all quarantined (committed, no outputs), a log whose first vehicle-day
+    lacks a feature (failed; its later, good vehicle-day dropped), then a good log."""
+    from dtg.scoring import run_score
+
+    template = tmp_path / "template"
+    a = drive_table("대구80자1111", n=1200, seed=3, start=NIGHT, spikes=(598,))
+    write_dtg(template / "incoming" / "a_morning.dtg", a.slice(600))
+    write_dtg(template / "incoming" / "a_night.dtg", a.slice(0, 600))
+    (template / "incoming" / "b_all_bad.csv").write_text(
+        "vehicle_id,ts,speed,rpm,brake,lat,lon\n부산32바5678,2024-05-14 09:00:00,999,900,0,37.5,127\n")
+    rows = ["vehicle_id,ts,speed,rpm,brake,lat,lon"]
+    for s in range(60):
+        rows.append(f"가11가1111,2024-05-14 10:{s // 60:02d}:{s % 60:02d},{30 + s % 7},{1500 + s},0,,")
+        rows.append(f"나22나2222,2024-05-14 10:{s // 60:02d}:{s % 60:02d},{30 + s % 5},{1400 + s},0,"
+                    f"{37.5 + s * 1e-4:.5f},127.0")
+    (template / "incoming" / "c_mixed.csv").write_text("\n".join(rows) + "\n")
+    write_dtg(template / "incoming" / "d_after.dtg",
+              drive_table("광주12가3456", n=300, seed=5, start=NIGHT + dt.timedelta(hours=10), spikes=(100,)))
+    publish_model(template / "models", a, threshold=0.05)
+
+    summaries, spaces = {}, {}
+    for engine in ("local", "ray"):
+        ws = spaces[engine] = tmp_path / engine
+        shutil.copytree(template, ws)
+        if engine == "ray":
+            fake, ctx = _fake_ray()
+            monkeypatch.setitem(sys.modules, "ray", fake)
+            monkeypatch.setitem(sys.modules, "ray.data", fake.data)
+        summaries[engine] = run_score([ws / "incoming"], ws / "models" / "tiny" / "v1", lake_dir=ws / "lake",
+                                      out_dir=ws / "data" / "scores", ledger_path=ws / "data" / "ledger.sqlite",
+                                      quarantine_dir=ws / "quarantine", device="cpu", engine=engine).to_dict()
+    local, got = summaries["local"], summaries["ray"]
+    assert (local["files_new"], local["files_failed"]) == (4, 1) and local["anomalies_total"] > 0
+    assert [e["file"].rsplit("/", 1)[1] for e in local["errors"]] == ["c_mixed.csv"]
+    assert "lat" in local["errors"][0]["error"]
+    _same_summary({**local, "errors": []}, {**got, "errors": []})
+    assert [e["error"] for e in got["errors"]] == [e["error"] for e in local["errors"]]
+    _assert_same_outputs(spaces["local"] / "data" / "scores", spaces["ray"] / "data" / "scores")
+    ledger = _ledger_rows(spaces["ray"])
+    assert ledger == _ledger_rows(spaces["local"])
+    assert sorted(r[3] for r in ledger) == ["done"] * 4 + ["failed"]
+    assert (ctx.execution_options.preserve_order, ctx.enable_progress_bars) == (False, True)  # restored
+    assert not list((spaces["ray"] / "data" / "scores").rglob(".tmp-*"))
