@@ -44,6 +44,7 @@ def train(
     schedule: Optional[str] = typer.Option(None, "--schedule", help="LR schedule: none | cosine | step | plateau."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random source [0]."),
     device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda [auto]."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads; 0 = torch's default [0]."),
     models: Optional[Path] = typer.Option(None, "--models", help=f"Model registry folder [{DEFAULT.models}]."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name: models/NAME/vN [the model type]."),
     resume: Optional[bool] = typer.Option(None, "--resume/--no-resume",
@@ -57,7 +58,7 @@ def train(
     flags = {"windows": windows, "model": model, "optimizer": optimizer, "activation": activation, "loss": loss,
              "epochs": epochs, "batch_size": batch_size, "lr": lr, "hidden": hidden, "layers": layers,
              "latent": latent, "dropout": dropout, "patience": patience, "clip": clip, "schedule": schedule,
-             "seed": seed, "device": device, "models": models, "name": name, "resume": resume}
+             "seed": seed, "device": device, "threads": threads, "models": models, "name": name, "resume": resume}
     file_options = pipeline_config.section(config, "train", pipeline_config.train_spec()) if config else {}
     options = pipeline_config.merge(file_options, flags)
     windows_dir = Path(options.pop("windows", DEFAULT.windows))
