@@ -100,7 +100,14 @@ def worker(kind: str, rows: int) -> dict:
     peak_reset = reset_peak()
     base = rss_kib("VmRSS")
     t0 = time.perf_counter()
-    if kind == "lib":
+    if kind == "index":  # like for like with the loop: segments and window index only, no split/scaler
+        from dtg.windowing import window_starts
+        from dtg.windowset import _prepare, _segment
+
+        work, vstart, _, _, _ = _prepare(table, FEATURES)
+        seg, work = _segment(work, vstart, FEATURES, 1)
+        windows = len(window_starts(seg.row0, seg.length, SIZE, 1))
+    elif kind == "lib":
         ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec(), lake_fingerprint="bench")
         windows = ws.n_windows
     else:
@@ -172,12 +179,13 @@ def main() -> None:
     ap.add_argument("--loop-rows", type=int, default=500_000)
     ap.add_argument("--repeat", type=int, default=3, help="fresh processes per measurement; best time kept")
     ap.add_argument("--cli", action="store_true", help="also time `dtg window` end to end on a lake")
-    ap.add_argument("--worker", choices=["lib", "loop"])
+    ap.add_argument("--worker", choices=["lib", "index", "loop"])
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.rows)))
         return
     lib = measure("lib", args.rows, args.repeat)
+    index = measure("index", args.rows, args.repeat)
     lib_small = measure("lib", args.loop_rows, args.repeat)
     loop_small = measure("loop", args.loop_rows, args.repeat)
     assert lib_small["windows"] == loop_small["windows"], (lib_small, loop_small)
@@ -188,6 +196,9 @@ def main() -> None:
           f"feature array {fb / 2**20:.0f} MiB")
     print(f"build_window_set      {lib['seconds']:8.2f} s   peak +{lib['peak_bytes'] / 2**20:7.0f} MiB "
           f"= {lib['peak_bytes'] / fb:.2f}x feature array")
+    print(f"  of which the index  {index['seconds']:8.2f} s   peak +{index['peak_bytes'] / 2**20:7.0f} MiB "
+          f"(segments + window starts only, like for like with the loop: "
+          f"{loop_small['seconds'] * index['windows'] / loop_small['windows'] / index['seconds']:.1f}x faster)")
     print(f"loop (extrapolated)   {loop_s:8.2f} s   peak +{loop_mem / 2**20:7.0f} MiB "
           f"= {loop_mem / fb:.2f}x feature array   (measured on {loop_small['rows']:,} rows: "
           f"{loop_small['seconds']:.2f} s, +{loop_small['peak_bytes'] / 2**20:.0f} MiB, x{scale:.1f})")
