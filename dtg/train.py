@@ -271,8 +271,8 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
     `resume` continues from `run_dir`'s checkpoint (same settings and data required).
     `progress`: "bar" (True), "lines" (one stderr line per epoch) or "off" (False).
     `stop_after` ends this call after that many epochs as if interrupted (the checkpoint stays),
-    for time-boxed runs and for testing resume. `fingerprint` identifies the data, so a checkpoint
-    is never resumed on other windows.
+    for time-boxed runs and for testing resume. A checkpoint is never resumed on other windows
+    (the source's `fingerprint` must match).
     """
     from dtg.device import resolve_device
     from dtg.nn import optimizers
