@@ -48,7 +48,7 @@ def score(
                                           help="With --engine ray: scoring actors (default: the cluster's CPUs)."),
     wait: bool = typer.Option(False, "--wait/--no-wait",
                               help="If another run holds the lock: wait for it, or exit 3 at once (default)."),
-    report: bool = typer.Option(False, "--report", help="Also write the HTML report of the scores."),
+    report: bool = typer.Option(False, "--report/--no-report", help="Also write the HTML report of the scores."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Score the drive logs the ledger has not seen for this model version (safe to rerun and to kill).
