@@ -652,6 +652,21 @@ class _Committer:
     def fail(self, inp: Input, exc: DtgError) -> None:
         self._enqueue(self._abort, inp, exc)
 
+    def add_written(self, inp: Input, moves: list[tuple[str, str]], counts: dict[str, int],
+                    intervals: list[dict[str, Any]]) -> None:
+        """A chunk whose temp files another process wrote (the Ray engine's actors): its (temp, final)
+        moves, counts (rows, windows, anomalies, computed) and its first interval records."""
+        self._enqueue(self._add_written, moves, counts, intervals)
+
+    def _add_written(self, moves: list[tuple[str, str]], counts: dict[str, int],
+                     intervals: list[dict[str, Any]]) -> None:
+        self._moves += moves
+        for key in self._counts:
+            self._counts[key] += counts[key]
+        room = SUMMARY_ANOMALY_LIMIT - len(self.summary.anomalies) - len(self._intervals)
+        if room > 0:
+            self._intervals += intervals[:room]
+
     def _write(self, inp: Input, chunk: Chunk) -> None:
         self._moves += write_chunk(chunk, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
         out = chunk.outputs

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import shutil
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -242,20 +244,14 @@ def test_pool_size_follows_workers_cluster_cpus_gpus_and_never_exceeds_the_tasks
 def test_tasks_are_the_local_engines_vehicle_days_in_its_order():
     night = drive_table("b", n=1200, start=NIGHT)
     ts = night.column("ts").cast(pa.int64()).to_numpy()
-    todo = [("first", {"b": ts, "a": ts[:10]}), ("empty", {}), ("third", {"a": ts[700:]})]
+    todo = [(types.SimpleNamespace(digest=d), keys) for d, keys in
+            (("first", {"b": ts, "a": ts[:10]}), ("empty", {}), ("third", {"a": ts[700:]}))]
     items = ray_engine.vehicle_day_tasks(todo)
     assert [(t["input"], t["chunk"], t["vehicle"], t["date"]) for t in items] == [
         (0, 0, "a", "2024-05-13"), (0, 1, "b", "2024-05-13"), (0, 2, "b", "2024-05-14"), (2, 0, "a", "2024-05-14")]
+    assert [t["digest"] for t in items] == ["first"] * 3 + ["third"]
     for t, (_, _, expected) in zip(items[:3], vehicle_days(todo[0][1])):
         assert np.array_equal(np.frombuffer(t["ts"], dtype="<i8"), expected)
-
-
-def test_ipc_round_trip_keeps_values_types_and_metadata():
-    table = drive_table(n=50).replace_schema_metadata({"k": "v"})
-    back = ray_engine.from_ipc(ray_engine.to_ipc(table))
-    assert back.equals(table) and back.schema.metadata == {b"k": b"v"}
-    empty = table.slice(0, 0)
-    assert ray_engine.from_ipc(ray_engine.to_ipc(empty)).equals(empty)
 
 
 @pytest.fixture(scope="module")
@@ -266,19 +262,27 @@ def night_lake(tmp_path_factory) -> tuple[Path, Path, pa.Table]:
     return root / "lake", publish_model(root / "models", drive, threshold=0.05), drive
 
 
-def test_the_actor_returns_the_local_engines_chunk_for_each_vehicle_day(night_lake):
+def test_the_actor_writes_the_local_engines_chunk_as_temp_files_and_returns_their_names(night_lake, tmp_path):
+    from dtg.scoring import write_chunk
+
     lake_dir, model_dir, drive = night_lake
     thr = FixedThreshold(0.05).fit()
     keys = {"대구80자1111": drive.column("ts").cast(pa.int64()).to_numpy()[600:]}  # the morning only
-    actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(lake_dir), thr, batch_size=64)
-    out = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks([("morning", keys)])))
+    todo = [(types.SimpleNamespace(digest="ab" * 32), keys)]
+    actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(lake_dir), thr, 64, str(tmp_path / "ray"), "run1")
+    out = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks(todo)))
     assert out.schema == ray_engine.RESULT_SCHEMA and out.num_rows == 1
     row = out.to_pylist()[0]
     (expected,) = score_chunks(load_scorer(model_dir, "cpu"), Lake(lake_dir), keys, thr, 64)
-    assert row["error"] is None and row["computed"] == expected.windows_computed
-    for kind in ("windows", "seconds", "anomalies"):
-        assert ray_engine.from_ipc(row[kind]).equals(getattr(expected.outputs, kind)), kind
-    assert ray_engine.from_ipc(row["windows"]).num_rows == 600  # the first ones start before midnight
+    local = write_chunk(expected, tmp_path / "local", "ab" * 32, "tiny_v1", "run1")
+    assert row["error"] is None and json.loads(row["moves"]) == [
+        [str(Path(t).relative_to(tmp_path / "local")), str(Path(f).relative_to(tmp_path / "local"))] for t, f in local]
+    for t, _ in json.loads(row["moves"]):
+        assert Path(t).name.startswith(".") and (tmp_path / "ray" / t).read_bytes() == (tmp_path / "local" / t).read_bytes()
+    out_ = expected.outputs
+    assert (row["rows"], row["windows"], row["anomalies"], row["computed"]) == (
+        out_.seconds.num_rows, out_.windows.num_rows, out_.anomalies.num_rows, expected.windows_computed)
+    assert row["windows"] == 600 and row["anomalies"] == len(json.loads(row["intervals"])) > 0
 
 
 def test_the_actor_reports_a_bad_vehicle_day_as_an_error_row_not_an_exception(night_lake, tmp_path):
@@ -286,9 +290,12 @@ def test_the_actor_reports_a_bad_vehicle_day_as_an_error_row_not_an_exception(ni
     no_lat = drive.set_column(drive.schema.get_field_index("lat"), "lat", pa.nulls(drive.num_rows, pa.float64()))
     Lake(tmp_path / "lake").write(no_lat)
     keys = {"대구80자1111": drive.column("ts").cast(pa.int64()).to_numpy()}
-    actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(tmp_path / "lake"), FixedThreshold(0.05).fit(), 64)
-    rows = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks([("bad", keys)]))).to_pylist()
-    assert len(rows) == 2 and all("lat" in r["error"] and r["windows"] is None for r in rows)
+    actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(tmp_path / "lake"), FixedThreshold(0.05).fit(), 64,
+                                   str(tmp_path / "out"), "run1")
+    todo = [(types.SimpleNamespace(digest="cd" * 32), keys)]
+    rows = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks(todo))).to_pylist()
+    assert len(rows) == 2 and all("lat" in r["error"] and r["moves"] is None for r in rows)
+    assert not (tmp_path / "out").exists()
 
 
 # -- the driver's side, with Ray Data replaced by an in-process stand-in ---------------------------
@@ -301,7 +308,7 @@ class _FakeDataset:
 
     def map_batches(self, fn, *, fn_constructor_kwargs, batch_size, batch_format, compute, num_cpus, num_gpus):
         assert batch_format == "pyarrow" and batch_size == 1 and num_cpus == 1 and compute.size >= 1
-        actor = fn(**fn_constructor_kwargs)  # Ray pickles these: they must be plain data or picklable
+        actor = fn(**pickle.loads(pickle.dumps(fn_constructor_kwargs)))  # Ray ships them to the actors
         return _FakeDataset([actor(b) for b in self.batches])
 
     def iter_batches(self, batch_size=None, batch_format="pyarrow"):
@@ -309,9 +316,6 @@ class _FakeDataset:
 
 
 def _fake_ray():
-    import pickle
-    import types
-
     ctx = types.SimpleNamespace(execution_options=types.SimpleNamespace(preserve_order=False),
                                 enable_progress_bars=True)
     data = types.ModuleType("ray.data")

@@ -1,7 +1,7 @@
 """`dtg score --engine ray`: the job's vehicle-days scored by an actor pool on Ray Data.
 
-The driver keeps what must happen exactly once: the run lock, the ledger, ingest of new logs, the
-temp-file writes and the atomic commits — `dtg.scoring.run_score` around `score_on_ray`, the same
+The driver keeps what must happen exactly once: the run lock, the ledger, ingest of new logs and the
+atomic commits — `dtg.scoring.run_score` around `score_on_ray`, the same
 code as the local engine. Ray does the heavy part: a dataset with one row per vehicle-day of the
 inputs to score, mapped (`map_batches`) by a pool of actors that each load the model once from the
 registry (safetensors, sha256 checked against the card). Per vehicle-day an actor reads the lake
@@ -10,17 +10,21 @@ the neighbouring date partition when a drive crosses midnight — windows them a
 the local engine's own function, `dtg.scoring.score_chunks`. So scores, anomalies, file names and
 ledger rows equal the local engine's.
 
-The three output tables of a vehicle-day travel back as Arrow IPC bytes, in input order
-(`preserve_order`), to the driver's committer, which writes them as temp files and commits each
-input after its last vehicle-day. A killed run leaves only temp files and 'running' ledger rows,
-which the next run removes and scores again, as with the local engine.
+Each actor writes its vehicle-day's three output tables as hidden temp files beside their final
+names in the scores folder (shared storage on a cluster) and returns only their names, counts and
+first intervals — in input order (`preserve_order`) — to the driver's committer, which commits each
+input after its last vehicle-day (ledger intent → renames → done). A killed run leaves only temp
+files and 'running' ledger rows, which the next run removes and scores again, as with the local
+engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -77,40 +81,31 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[Any]:
 
 def vehicle_day_tasks(todo: Sequence[tuple[Any, dict[str, np.ndarray]]]) -> list[dict[str, Any]]:
     """One row per vehicle-day of each input, in the order the local engine scores them: input index,
-    chunk index within the input, vehicle id, Korean date, and the input's own seconds that day
-    (epoch ms, little-endian int64 bytes)."""
+    chunk index within the input, vehicle id, Korean date, the input's digest (it names the output
+    files), and the input's own seconds that day (epoch ms, little-endian int64 bytes)."""
     from dtg.scoring import vehicle_days
 
     items = []
-    for i, (_inp, keys) in enumerate(todo):
+    for i, (inp, keys) in enumerate(todo):
         for j, (vehicle, date, ts) in enumerate(vehicle_days(keys)):
-            items.append({"input": i, "chunk": j, "vehicle": vehicle, "date": date,
+            items.append({"input": i, "chunk": j, "vehicle": vehicle, "date": date, "digest": inp.digest,
                           "ts": np.asarray(ts, dtype="<i8").tobytes()})
     return items
 
 
-def to_ipc(table: pa.Table) -> bytes:
-    """A table as Arrow IPC stream bytes (schema and metadata kept)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
-RESULT_SCHEMA = pa.schema([("input", pa.int64()), ("chunk", pa.int64()), ("vehicle", pa.string()),
-                           ("date", pa.string()), ("windows", pa.binary()), ("seconds", pa.binary()),
-                           ("anomalies", pa.binary()), ("computed", pa.int64()), ("error", pa.string())])
+RESULT_SCHEMA = pa.schema([("input", pa.int64()), ("chunk", pa.int64()), ("moves", pa.string()),
+                           ("rows", pa.int64()), ("windows", pa.int64()), ("anomalies", pa.int64()),
+                           ("computed", pa.int64()), ("intervals", pa.string()), ("error", pa.string())])
+"""One row per vehicle-day: its temp files as JSON [[temp, final], ...] relative to the scores folder,
+its counts, its first interval records (JSON) — or the DtgError that failed it."""
 
 
 class ChunkScorer:
-    """Ray Data actor: the model loaded once; each call scores a batch of vehicle-day tasks."""
+    """Ray Data actor: the model loaded once; each call scores a batch of vehicle-day tasks and writes
+    their outputs as hidden temp files (named by the run) beside their final names in `out_dir`."""
 
     def __init__(self, model_dir: str, device: str, lake_dir: str, threshold: Any, batch_size: int,
-                 threads: int = 1) -> None:
+                 out_dir: str, run_id: str, threads: int = 1) -> None:
         import torch
 
         from dtg.lake import Lake
@@ -121,26 +116,32 @@ class ChunkScorer:
         self.lake = Lake(lake_dir)
         self.threshold = threshold
         self.batch_size = batch_size
+        self.out_dir = Path(out_dir)
+        self.run_id = run_id
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from dtg.scoring import score_chunks
+        from dtg.scoring import SUMMARY_ANOMALY_LIMIT, interval_records, score_chunks, write_chunk
 
         rows: dict[str, list[Any]] = {name: [] for name in RESULT_SCHEMA.names}
         for task in batch.to_pylist():
             keys = {task["vehicle"]: np.frombuffer(task["ts"], dtype="<i8")}
-            tables: list[bytes | None] = [None, None, None]
-            computed, error = 0, None
+            moves = intervals = error = None
+            counts = [0, 0, 0, 0]
             try:
                 chunks = list(score_chunks(self.scorer, self.lake, keys, self.threshold, self.batch_size))
                 if len(chunks) != 1:  # one vehicle-day in, one chunk out: anything else is a bug
                     raise RuntimeError(f"expected 1 chunk for {task['vehicle']} {task['date']}, got {len(chunks)}")
-                out = chunks[0].outputs
-                tables = [to_ipc(out.windows), to_ipc(out.seconds), to_ipc(out.anomalies)]
-                computed = chunks[0].windows_computed
+                chunk = chunks[0]
+                written = write_chunk(chunk, self.out_dir, task["digest"], self.scorer.tag, self.run_id)
+                moves = json.dumps([[str(Path(t).relative_to(self.out_dir)), str(Path(f).relative_to(self.out_dir))]
+                                    for t, f in written])
+                out = chunk.outputs
+                counts = [out.seconds.num_rows, out.windows.num_rows, out.anomalies.num_rows, chunk.windows_computed]
+                intervals = json.dumps(interval_records(out.anomalies, SUMMARY_ANOMALY_LIMIT), ensure_ascii=False)
             except DtgError as exc:
                 error = str(exc)
-            for name, value in zip(RESULT_SCHEMA.names, (task["input"], task["chunk"], task["vehicle"],
-                                                         task["date"], *tables, computed, error)):
+            for name, value in zip(RESULT_SCHEMA.names, (task["input"], task["chunk"], moves, *counts, intervals,
+                                                         error)):
                 rows[name].append(value)
         return pa.table(rows, schema=RESULT_SCHEMA)
 
@@ -162,12 +163,12 @@ def pool_size(ray: Any, workers: int | None, tasks: int, gpus_each: int) -> int:
 def score_on_ray(todo: Sequence[tuple[Any, dict[str, np.ndarray]]], scorer: Any, lake: Any, threshold: Any,
                  batch_size: int, committer: Any, *, device: str = "auto", address: str | None = None,
                  workers: int | None = None, say: Any = None) -> None:
-    """Score the job's inputs on Ray and hand their chunks to `committer` (dtg.scoring._Committer) in
+    """Score the job's inputs on Ray and hand their written chunks to `committer` (dtg.scoring's) in
     the local engine's order: add each chunk, finish an input after its last one, fail it at its
-    first error (its later chunks are dropped). Ray starts only when there is something to score."""
-    from dtg.scoring import Chunk, Outputs
-
+    first error (the temp files of its later chunks are deleted). Ray starts only when there is
+    something to score."""
     say = say or (lambda msg: None)
+    out_dir = Path(committer.out_dir)
     items = vehicle_day_tasks(todo)
     done_upto = 0  # inputs before this index are finished or failed
     failed: set[int] = set()
@@ -195,7 +196,8 @@ def score_on_ray(todo: Sequence[tuple[Any, dict[str, np.ndarray]]], scorer: Any,
                     fn_constructor_kwargs={"model_dir": str(scorer.model_dir.resolve()),
                                            "device": "cuda" if gpus_each else "cpu",
                                            "lake_dir": str(lake.root.resolve()), "threshold": threshold,
-                                           "batch_size": batch_size})
+                                           "batch_size": batch_size, "out_dir": str(out_dir.resolve()),
+                                           "run_id": committer.run_id})
                 previous = (-1, -1)
                 for batch in results.iter_batches(batch_size=None, batch_format="pyarrow"):
                     for row in batch.to_pylist():
@@ -205,15 +207,17 @@ def score_on_ray(todo: Sequence[tuple[Any, dict[str, np.ndarray]]], scorer: Any,
                         previous = (i, j)
                         finish_before(i)
                         inp = todo[i][0]
-                        if i in failed:
-                            continue
-                        if row["error"] is not None:
+                        moves = [(str(out_dir / t), str(out_dir / f)) for t, f in json.loads(row["moves"] or "[]")]
+                        if i in failed:  # an earlier vehicle-day of this input failed: drop this one
+                            for tmp, _final in moves:
+                                Path(tmp).unlink(missing_ok=True)
+                        elif row["error"] is not None:
                             failed.add(i)
                             committer.fail(inp, DtgError(row["error"]))
-                            continue
-                        outputs = Outputs(from_ipc(row["windows"]), from_ipc(row["seconds"]),
-                                          from_ipc(row["anomalies"]))
-                        committer.add(inp, Chunk(row["vehicle"], row["date"], outputs, row["computed"]))
+                        else:
+                            counts = dict(zip(("rows", "windows", "anomalies", "computed"),
+                                              (row["rows"], row["windows"], row["anomalies"], row["computed"])))
+                            committer.add_written(inp, moves, counts, json.loads(row["intervals"]))
             finally:
                 ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
     finish_before(len(todo))
