@@ -100,3 +100,36 @@ def test_a_failing_stage_stops_the_pipeline_with_its_exit_code(tmp_path, monkeyp
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     assert summary["failed_stage"] == "window" and list(summary["stages"]) == ["window"]
+
+
+def test_all_four_stages_score_with_the_model_train_just_wrote(tmp_path, monkeypatch):
+    import torch
+
+    torch.set_num_threads(1)
+    write_dtg(tmp_path / "logs" / "a.dtg", drive_table(n=300, seed=11, spikes=(150,)))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "p.toml", """
+seed = 3
+[ingest]
+sources = ["logs"]
+[window]
+size = 8
+features = ["speed", "rpm", "brake", "lat"]
+[train]
+name = "mini"
+model = "mlp-ae"
+hidden = 8
+latent = 2
+epochs = 1
+batch_size = 64
+device = "cpu"
+[score]
+sources = ["logs"]
+device = "cpu"
+""")
+    result = CliRunner().invoke(app, ["run", "p.toml", "--json"])
+    assert result.exit_code == 0, result.output
+    stages = json.loads(result.stdout)["stages"]
+    assert list(stages) == ["ingest", "window", "train", "score"]
+    assert stages["train"]["model_dir"] == str(Path("models") / "mini" / "v1")
+    assert stages["score"]["model"] == "mini/v1" and stages["score"]["files_new"] == 1
