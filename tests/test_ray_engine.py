@@ -380,3 +380,21 @@ def test_the_driver_commits_fails_and_skips_inputs_like_the_local_engine(tmp_pat
     assert sorted(r[3] for r in ledger) == ["done"] * 4 + ["failed"]
     assert (ctx.execution_options.preserve_order, ctx.enable_progress_bars) == (False, True)  # restored
     assert not list((spaces["ray"] / "data" / "scores").rglob(".tmp-*"))
+
+
+def test_a_cluster_that_cannot_be_joined_is_a_one_line_error_naming_it(monkeypatch):
+    fake = types.ModuleType("ray")
+    fake.data = types.ModuleType("ray.data")
+    fake.is_initialized = lambda: False
+
+    def refuse(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance.\nPlease specify the address.")
+
+    fake.init = refuse
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.data", fake.data)
+    with pytest.raises(DtgError) as err:
+        with ray_engine.ray_session("10.9.9.9:6379", None):
+            pass
+    assert str(err.value) == ("field 'address': cannot start or join the Ray cluster at 10.9.9.9:6379: "
+                              "Could not find any running Ray instance.")
