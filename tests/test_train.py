@@ -211,3 +211,13 @@ def test_batch_size_accepts_numbers_and_all(text, expected):
 def test_batch_size_rejects_other_words():
     with pytest.raises(DtgError, match="whole number or 'all'"):
         parse_batch_size("many")
+
+
+@pytest.mark.parametrize("mode", ["bar", "lines"])
+def test_progress_goes_to_stderr_and_never_to_stdout(small, capsys, mode):
+    train(small, tiny(epochs=2), progress=mode)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "train" in err and "val" in err
+    if mode == "lines":
+        assert "epoch 1/2" in err and "epoch 2/2" in err
