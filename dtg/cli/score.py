@@ -40,7 +40,7 @@ def score(
     rescore: bool = typer.Option(False, "--rescore", help="Score inputs again even if the ledger has them."),
     batch_size: int = typer.Option(4096, "--batch-size", help="Windows per model call."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    engine: str = typer.Option("local", "--engine", help="local, or ray (needs `pip install 'dtg[ray]'`)."),
+    engine: str = typer.Option("local", "--engine", help="local, or ray (dtg's optional 'ray' extra; docs/scaling.md)."),
     address: Optional[str] = typer.Option(None, "--address",
                                           help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, "
                                                "else a local Ray)."),
