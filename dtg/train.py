@@ -353,13 +353,13 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
                     _save_checkpoint(checkpoint, config, fingerprint, model, optimizer, scheduler, state)
                 bar.end_epoch(train_loss, val_loss, improved)
 
-    # --- the result: best weights, scored on the monitored split (and the test split when present)
-    model.load_state_dict(state["best_weights"])
-    completed = state["stopped_early"] or state["epoch"] >= config.epochs
-    validation = evaluate(model, source, monitor, config.loss, device, scores=True)
-    test = None
-    if completed and len(source.indices("test", target)) > 0:
-        test = evaluate(model, source, "test", config.loss, device, scores=True)
+        # --- the result: best weights, scored on the monitored split (and the test split when present)
+        model.load_state_dict(state["best_weights"])
+        completed = state["stopped_early"] or state["epoch"] >= config.epochs
+        validation = evaluate(model, source, monitor, config.loss, device, scores=True)
+        test = None
+        if completed and len(source.indices("test", target)) > 0:
+            test = evaluate(model, source, "test", config.loss, device, scores=True)
     return TrainResult(model=model, config=config, history=state["history"], best_epoch=state["best_epoch"],
                        epochs_run=state["epoch"], stopped_early=state["stopped_early"], completed=completed,
                        monitor=monitor, validation=validation, test=test,
@@ -493,6 +493,7 @@ class _Progress:
 # --- from a saved window set to a published model: what `dtg train` runs
 
 RUN_DIR = ".checkpoint"  # models/NAME/.checkpoint/: the run in progress, removed once published
+LOCK = ".train.lock"      # models/NAME/.train.lock: held while a run of NAME trains and publishes
 
 
 def fit(windows: str | Path, config: TrainConfig, models_dir: str | Path, name: str, *,
@@ -511,9 +512,35 @@ def fit(windows: str | Path, config: TrainConfig, models_dir: str | Path, name: 
 
         source = labelled_source(source)
     run_dir = Path(models_dir) / name / RUN_DIR
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    result = train(source, config, run_dir, resume=resume, progress=progress)
+    with _exclusive(Path(models_dir) / name / LOCK, name):
+        if not resume and run_dir.exists():
+            shutil.rmtree(run_dir)
+        result = train(source, config, run_dir, resume=resume, progress=progress)
+        return _publish(result, source, windows, models_dir, name, run_dir)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, name: str) -> Iterator[None]:
+    """One training run per model name at a time (they would share the checkpoint)."""
+    from dtg.lock import LockBusy, RunLock
+
+    try:
+        lock = RunLock(path).acquire()
+    except LockBusy:
+        raise DtgError(f"another dtg train of '{name}' is running; wait for it or use another --name",
+                       file=path) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _publish(result: TrainResult, source: Any, windows: str | Path, models_dir: str | Path, name: str,
+             run_dir: Path) -> dict[str, Any]:
+    """Publish a finished run as the next version of `name`, then drop its checkpoint; the summary."""
+    from dtg import registry
+
+    config = result.config
     if hasattr(source, "report"):  # per-class precision/recall of a classifier
         result.extra.update(source.report(result.model))
     card = {**model_card(result, source, windows), **result.extra}

@@ -184,3 +184,13 @@ def test_forecaster_trained_with_cross_entropy_predicts_probabilities_after_load
     assert loaded.target == "next"
     y_hat = loaded.predict(torch.rand(3, 20, 4))
     assert ((y_hat > 0) & (y_hat < 1)).all()
+
+
+def test_a_second_training_run_of_the_same_name_is_refused_while_one_runs(windows_dir, tmp_path):
+    from dtg.lock import RunLock
+    from dtg.train import LOCK
+
+    with RunLock(tmp_path / "busy" / LOCK):
+        with pytest.raises(DtgError, match="another dtg train of 'busy' is running"):
+            fit(windows_dir, TrainConfig(hidden=8, epochs=1), tmp_path, "busy")
+    assert fit(windows_dir, TrainConfig(model="mlp-ae", hidden=8, epochs=1), tmp_path, "busy")["version"] == "v1"
