@@ -315,7 +315,9 @@ def train(source: WindowSource, config: TrainConfig, run_dir: str | Path | None 
                 total, seen, steps = torch.zeros((), device=device), 0, 0
                 bar.start_epoch(epoch)
                 for x, y in source.batches("train", model.target, batch_size, True, epoch_seed(config.seed, epoch)):
-                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    reconstruct = y is x  # one copy to the device, not two
+                    x = x.to(device, non_blocking=True)
+                    y = x if reconstruct else y.to(device, non_blocking=True)
                     loss = loss_fn(model(x), y)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -451,7 +453,7 @@ class _Progress:
     terminal, one line per epoch for logs (`lines`), or nothing (`off`)."""
 
     def __init__(self, mode: str | bool, epochs: int, done: int, windows: int) -> None:
-        self.mode = {True: "bar", False: "off"}.get(mode, mode) if isinstance(mode, bool) else mode
+        self.mode = ("bar" if mode else "off") if isinstance(mode, bool) else mode
         self.epochs, self.done, self.windows = epochs, done, windows
 
     def __enter__(self) -> "_Progress":
