@@ -95,6 +95,9 @@ def load_scorer(model: str | Path, device: str = "auto", models_dir: str | Path 
     loaded = load_model(folder, device=str(dev))
     card = loaded.card
     target = loaded.model.target
+    if target not in ("reconstruct", "next"):
+        raise DtgError(f"model {folder} predicts '{target}', not windows: dtg score needs an autoencoder "
+                       "or a forecaster (lstm-ae, lstm-forecaster, mlp-ae)", field="model")
     _, output_fn = objective(card.get("training", {}).get("loss", "mse"), target)
     threshold = card.get("threshold", {}).get("value")
     return Scorer(model=loaded.model, output_fn=output_fn, features=tuple(card["features"]),
@@ -192,7 +195,6 @@ class Outputs:
     windows: pa.Table
     seconds: pa.Table
     anomalies: pa.Table
-    intervals: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _ts_array(ms: np.ndarray) -> pa.Array:

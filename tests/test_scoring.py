@@ -37,15 +37,25 @@ def _seconds(out) -> list[tuple]:
                     t.column("top_feature").to_pylist()))
 
 
-def test_second_score_is_the_max_over_the_windows_covering_it(model_dir):
-    scorer = load_scorer(model_dir, device="cpu")
+@pytest.fixture(scope="module")
+def forecaster_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("forecaster")
+    return publish_model(root, drive_table(n=400, seed=1), threshold=0.05, kind="lstm-forecaster")
+
+
+@pytest.mark.parametrize("kind", ["autoencoder", "forecaster"])
+def test_second_score_is_the_max_over_the_windows_covering_it(kind, model_dir, forecaster_dir):
+    scorer = load_scorer(model_dir if kind == "autoencoder" else forecaster_dir, device="cpu")
+    shift = 1 if kind == "forecaster" else 0  # a forecaster's error is about the window one second later
     table = drive_table(n=60, seed=2, spikes=(30,))
     ws = build_window_set(table, size=SIZE, features=FEATURES, split=None, scaler=scorer.scaler)
     own = np.ones(ws.rows, dtype=bool)
     scored = score_window_set(scorer, ws, own, batch_size=7)
-    assert len(scored.window) == ws.rows - SIZE + 1
+    assert len(scored.window) == ws.rows - SIZE + 1 - shift
+    assert scored.rows.tolist() == list(range(shift, ws.rows))  # a forecaster never scores the first second
     for k, r in enumerate(scored.rows):
-        covering = [i for i, w in enumerate(scored.window) if ws.starts[w] <= r < ws.starts[w] + SIZE]
+        covering = [i for i, w in enumerate(scored.window)
+                    if ws.starts[w] + shift <= r < ws.starts[w] + shift + SIZE]
         best = max(scored.window_score[i] for i in covering)
         assert scored.second_score[k] == best
         i = covering[int(np.argmax([scored.window_score[i] for i in covering]))]
@@ -61,8 +71,9 @@ def test_batch_size_does_not_change_the_scores(model_dir):
     np.testing.assert_allclose(a.second_score, b.second_score, rtol=1e-6)
 
 
-def test_one_log_or_the_same_log_split_in_two_gives_identical_scores(tmp_path, model_dir):
-    scorer = load_scorer(model_dir, device="cpu")
+@pytest.mark.parametrize("kind", ["autoencoder", "forecaster"])
+def test_one_log_or_the_same_log_split_in_two_gives_identical_scores(kind, tmp_path, model_dir, forecaster_dir):
+    scorer = load_scorer(model_dir if kind == "autoencoder" else forecaster_dir, device="cpu")
     whole = drive_table(n=300, seed=4, spikes=(148,))
     first, second = whole.slice(0, 150), whole.slice(150)
     lake = Lake(tmp_path / "lake")
