@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dtg.cli import app
@@ -260,6 +262,27 @@ def night_lake(tmp_path_factory) -> tuple[Path, Path, pa.Table]:
     drive = drive_table("대구80자1111", n=1200, seed=3, start=NIGHT, spikes=(598,))
     Lake(root / "lake").write(drive)
     return root / "lake", publish_model(root / "models", drive, threshold=0.05), drive
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "서울70사1234"]),
+                                st.lists(st.integers(1_715_500_000_000, 1_715_900_000_000), max_size=30),
+                                max_size=3), max_size=4))
+def test_tasks_cover_every_second_of_every_input_once_within_one_korean_day(inputs):
+    from dtg.scoring import kst_dates
+
+    todo = [(types.SimpleNamespace(digest=str(i)), {v: np.asarray(ts, np.int64) for v, ts in keys.items()})
+            for i, keys in enumerate(inputs)]
+    items = ray_engine.vehicle_day_tasks(todo)
+    assert [(t["input"], t["chunk"]) for t in items] == sorted((t["input"], t["chunk"]) for t in items)
+    for i, (_, keys) in enumerate(todo):
+        mine = [t for t in items if t["input"] == i]
+        assert [t["chunk"] for t in mine] == list(range(len(mine)))
+        for v, ts in keys.items():
+            got = [np.frombuffer(t["ts"], "<i8") for t in mine if t["vehicle"] == v]
+            assert np.array_equal(np.concatenate(got) if got else np.zeros(0, np.int64), np.sort(ts))
+        for t in mine:
+            assert set(kst_dates(np.frombuffer(t["ts"], "<i8")).tolist()) == {t["date"]}
 
 
 def test_the_actor_writes_the_local_engines_chunk_as_temp_files_and_returns_their_names(night_lake, tmp_path):
