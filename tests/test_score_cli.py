@@ -93,11 +93,26 @@ def test_a_threshold_value_overrides_the_cards(ws):
 
 
 def test_without_sources_every_lake_partition_not_yet_scored_is_scored(ws):
-    assert CliRunner().invoke(app, ["ingest", "in", "--json"]).exit_code == 0
+    assert CliRunner().invoke(app, ["ingest", "in/a.dtg", "--json"]).exit_code == 0
     first = json.loads(_run("--model", "tiny", "--device", "cpu", "--json").stdout)
-    assert first["files_new"] == 1 and first["seconds_scored"] == 400  # one vehicle-day
+    assert first["files_new"] == 1 and first["seconds_scored"] == 200  # one vehicle-day
     again = json.loads(_run("--model", "tiny", "--device", "cpu", "--json").stdout)
     assert (again["files_new"], again["files_skipped"]) == (0, 1)
+    assert CliRunner().invoke(app, ["ingest", "in/b.dtg", "--json"]).exit_code == 0  # the day grows
+    grown = json.loads(_run("--model", "tiny", "--device", "cpu", "--json").stdout)
+    assert grown["files_new"] == 1 and grown["seconds_scored"] == 400
+    seconds = list((ws / "data" / "scores" / "seconds").rglob("*.parquet"))
+    assert len(seconds) == 1  # the partition's old scores were replaced, not kept beside the new
+
+
+def test_a_missing_log_is_reported_and_an_empty_folder_is_no_work(ws):
+    result = _run("in/nope.dtg", "--model", "tiny", "--device", "cpu", "--json")
+    assert result.exit_code == 1
+    assert "No such file" in json.loads(result.stdout)["errors"][0]["error"]
+    (ws / "empty").mkdir()
+    result = _run("empty", "--model", "tiny", "--device", "cpu", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["files_new"] == 0
 
 
 def test_report_flag_writes_the_html_report(ws):
