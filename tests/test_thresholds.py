@@ -158,3 +158,11 @@ def test_dynamic_threshold_labels_are_consistent_with_sequences(values, block, s
     assert np.array_equal(rebuilt, d.labels_)
     assert len(d.severity_) == len(d.sequences_)
     assert np.all(d.severity_ >= 0)
+
+
+def test_dynamic_threshold_widens_each_exceedance_by_exactly_the_buffer():
+    e = _noise(1000, 8) * 0.1
+    e[500] = 50.0
+    d = DynamicThreshold(smoothing_span=1, buffer=3).fit(e)  # span 1: no smoothing
+    assert [tuple(s) for s in d.sequences_] == [(497, 503)]
+    assert d.threshold_[500] <= 50.0
