@@ -14,7 +14,7 @@ from dtg.scoring import (kst_dates, load_scorer, own_rows, safe_name, score_chun
                          score_window_set, vehicle_days)
 from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
-from test_scoring_support import FEATURES, SIZE, T0, drive_table, publish_model
+from test_scoring_support import FEATURES, SIZE, drive_table, publish_model
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)

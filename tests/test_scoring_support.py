@@ -62,7 +62,6 @@ def publish_model(models_dir: Path, table: pa.Table, name: str = "tiny", thresho
 
     from dtg.models import build
     from dtg.registry import publish
-    from dtg.scaling import make_scaler
     from dtg.windowset import build_window_set
     from dtg.splits import SplitSpec
 
