@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from dtg.errors import DtgError
 from dtg.lake import Lake
@@ -16,7 +17,6 @@ from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
 from test_scoring_support import FEATURES, SIZE, drive_table, publish_model
 
-torch = pytest.importorskip("torch")
 torch.set_num_threads(1)
 
 
