@@ -277,7 +277,6 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         invalid.clear()
         return pcsv.read_csv(
             io.BytesIO(utf8),
-            read_options=pcsv.ReadOptions(block_size=1 << 22),
             parse_options=pcsv.ParseOptions(delimiter=delim, invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(include_columns=list(cols), column_types=types,
                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
