@@ -136,6 +136,11 @@ def _snapshot(ws: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
+def _parquet_bytes(ws: Path) -> dict[str, bytes]:
+    """The output files (model.json names the workspace's model folder, so it is left out)."""
+    return {k: v for k, v in _snapshot(ws).items() if k.endswith(".parquet")}
+
+
 # -- with Ray -------------------------------------------------------------------------------------
 
 @needs_ray
@@ -421,3 +426,59 @@ def test_a_cluster_that_cannot_be_joined_is_a_one_line_error_naming_it(monkeypat
             pass
     assert str(err.value) == ("field 'address': cannot start or join the Ray cluster at 10.9.9.9:6379: "
                               "Could not find any running Ray instance.")
+
+
+def test_a_ray_run_that_dies_midway_leaves_nothing_half_done_and_the_next_run_finishes_it(tmp_path, monkeypatch):
+    """Ray fails after two vehicle-days (a lost node, a killed driver): the input already committed
+    stays, the rest is invisible; the next run — here the local engine — cleans up and scores the
+    rest, ending exactly where a clean run ends."""
+    from dtg.scoring import run_score
+
+    template = tmp_path / "template"
+    drives = [drive_table(v, n=400, seed=k, start=NIGHT + dt.timedelta(hours=k), spikes=(200,))
+              for k, v in enumerate(["대구80자1111", "광주12가3456", "부산32바5678"])]
+    for k, d in enumerate(drives):
+        write_dtg(template / "incoming" / f"log{k}.dtg", d)
+    publish_model(template / "models", drives[0], threshold=0.05)
+
+    def score(ws: Path, engine: str) -> dict:
+        return run_score([ws / "incoming"], ws / "models" / "tiny" / "v1", lake_dir=ws / "lake",
+                         out_dir=ws / "data" / "scores", ledger_path=ws / "data" / "ledger.sqlite",
+                         quarantine_dir=ws / "quarantine", device="cpu", engine=engine).to_dict()
+
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    for ws in (clean, broken):
+        shutil.copytree(template, ws)
+    score(clean, "local")
+
+    fake, _ = _fake_ray()
+    real_iter = _FakeDataset.iter_batches
+
+    def dies_after_two(self, batch_size=None, batch_format="pyarrow"):
+        for n, b in enumerate(real_iter(self, batch_size, batch_format)):
+            if n == 2:
+                raise RuntimeError("node lost")
+            yield b
+
+    monkeypatch.setattr(_FakeDataset, "iter_batches", dies_after_two)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.data", fake.data)
+    with pytest.raises(RuntimeError, match="node lost"):
+        score(broken, "ray")
+    visible = [p for p in (broken / "data" / "scores").rglob("*.parquet") if not p.name.startswith(".")]
+    assert {p.name.split("-")[1] for p in visible} == {_digest(broken / "incoming" / "log0.dtg")[:20]}
+    assert list((broken / "data" / "scores").rglob(".tmp-*"))  # log1's chunk, written but not committed
+    assert sorted(r[3] for r in _ledger_rows(broken)) == ["done", "running", "running"]
+
+    again = score(broken, "local")
+    assert (again["files_new"], again["files_skipped"], again["recovered"]["interrupted"]) == (2, 1, 2)
+    assert again["recovered"]["temp_files_removed"] >= 1
+    assert _parquet_bytes(broken) == _parquet_bytes(clean) and _parquet_bytes(clean)
+    assert [r[:3] + r[4:] for r in _ledger_rows(broken)] == [r[:3] + r[4:] for r in _ledger_rows(clean)]
+    assert [r[3] for r in _ledger_rows(broken)] == ["done"] * 3
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
