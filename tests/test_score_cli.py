@@ -120,3 +120,16 @@ def test_report_flag_writes_the_html_report(ws):
     assert result.exit_code == 0, result.output
     report = Path(json.loads(result.stdout)["report"])
     assert report.is_file() and report.read_text(encoding="utf-8").lstrip().lower().startswith("<!doctype html")
+
+
+def test_the_summary_lists_at_most_the_limit_of_intervals(ws, monkeypatch):
+    import dtg.scoring as scoring
+
+    monkeypatch.setattr(scoring, "SUMMARY_ANOMALY_LIMIT", 1)
+    summary = json.loads(_run("in", "--model", "tiny", "--device", "cpu", "--threshold", "0", "--json").stdout)
+    assert summary["anomalies_total"] == 2 and len(summary["anomalies"]) == 1
+
+
+def test_an_unknown_option_is_a_usage_error_with_exit_2(ws):
+    result = _run("in", "--model", "tiny", "--frobnicate")
+    assert result.exit_code == 2
