@@ -590,10 +590,12 @@ def run_score(
                 summary.files_failed += 1
                 summary.errors.append({"file": str(f), "error": f"cannot read: {exc.strerror}"})
                 say(f"failed {f}: cannot read: {exc.strerror}")
+        seen: set[str] = set()
         for inp in candidates:
-            if not rescore and ledger.is_done(inp.digest, scorer.model_id):
-                summary.files_skipped += 1
+            if inp.digest in seen or (not rescore and ledger.is_done(inp.digest, scorer.model_id)):
+                summary.files_skipped += 1  # scored before, or a copy of a log earlier in this run
                 continue
+            seen.add(inp.digest)
             ledger.begin(inp.digest, scorer.model_id, inp.identity, run_id)
             try:
                 keys = (_partition_keys(lake, inp.partition) if inp.partition is not None

@@ -248,3 +248,10 @@ def test_a_new_version_of_the_model_replaces_the_old_versions_scores_in_the_same
     assert other["files_new"] == N_LOGS  # v1's rows were replaced, so v1 scores them again elsewhere
     assert list((ws / "data" / "scores-v1").rglob("*-tiny_v1.parquet"))
     assert all(n == "model.json" or n.endswith("-tiny_v2.parquet") for n in _snapshot(ws))  # untouched
+
+
+def test_two_copies_of_one_log_are_scored_once(template, tmp_path):
+    ws = _copy(template, tmp_path / "ws")
+    shutil.copy(ws / "incoming" / "v0_0.dtg", ws / "incoming" / "v0_0 copy.dtg")
+    result = _score(ws)
+    assert (result["files_new"], result["files_skipped"]) == (N_LOGS, 1)
