@@ -256,12 +256,10 @@ def test_cli_without_scores_fails_in_one_line(tmp_path, monkeypatch):
     assert len(errors) == 1 and "data/scores" in errors[0] and "Traceback" not in result.stderr
 
 
-def test_cli_rejects_a_negative_top(run, tmp_path):
-    # DESIGN §3 wants exit 2 for usage errors; the shared CLI group currently reports typer's vendored
-    # click errors with exit 1, so only "refused, in one line, nothing written" is asserted here.
+def test_cli_rejects_a_negative_top_as_a_usage_error(run, tmp_path):
     out = tmp_path / "r.html"
     result = _cli("report", "--scores", str(run["scores"]), "--top", "-1", "--out", str(out))
-    assert result.exit_code != 0 and "Traceback" not in result.stderr and not out.exists()
+    assert result.exit_code == 2 and "Traceback" not in result.stderr and not out.exists()
     with pytest.raises(DtgError):
         build_report(run["scores"], out, top=-1)
 
