@@ -12,6 +12,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,7 +33,8 @@ from dtg.errors import DtgError
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_KEY_BYTES = 200
 DIGEST_FILE = "_digest.json"
-WRITERS = 8
+WRITERS = min(8, os.cpu_count() or 1)
+"""Vehicle-days are independent: read and written in parallel (Parquet and fsync release the GIL)."""
 PARQUET_OPTIONS = {
     "compression": "zstd",  # with dictionary pages (repeating speeds, ids): smallest and fastest to read
     "write_statistics": ["vehicle_id", "ts"],  # what readers filter on; the rest only costs write time
@@ -236,27 +238,33 @@ class Lake:
         cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
         bounds = np.concatenate(([0], cut, [len(order)]))
 
-        def store(lo: int, hi: int) -> int:
-            """Write the new seconds of one vehicle-day (rows order[lo:hi], sorted by ts)."""
+        def new_rows(lo: int, hi: int) -> np.ndarray:
+            """Rows (indices into `table`, in ts order) of one vehicle-day group not stored yet."""
             t = t_s[lo:hi]
             first = np.ones(len(t), dtype=bool)
             first[1:] = t[1:] != t[:-1]
-            vehicle = vehicle_names[int(v_s[lo])]
-            date = day[order[lo]].astype(dt.date)
-            stored = self.stored_ts(vehicle, date)
-            new = first & ~np.isin(t, stored) if len(stored) else first
-            if not new.any():
-                return 0
-            part = table.take(pa.array(order[lo:hi][new]))
-            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-            name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-            atomic.write_parquet(self.partition_dir(vehicle, date) / name, part, **PARQUET_OPTIONS)
-            return int(new.sum())
+            stored = self.stored_ts(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
+            return order[lo:hi][first & ~np.isin(t, stored) if len(stored) else first]
 
         with self.lock():
-            # Vehicle-days are independent: write them in parallel (Parquet encoding and fsync release the GIL).
             with ThreadPoolExecutor(max_workers=min(WRITERS, len(bounds) - 1)) as pool:
-                ingested = sum(pool.map(store, bounds[:-1], bounds[1:]))
+                groups = list(zip(bounds[:-1], bounds[1:]))
+                keep = list(pool.map(lambda g: new_rows(*g), groups))
+                counts = np.array([len(k) for k in keep])
+                ingested = int(counts.sum())
+                if ingested:
+                    # One take for the whole write; each part is then a zero-copy slice of it.
+                    rows = table.take(pa.array(np.concatenate(keep)))
+                    offsets = np.concatenate(([0], np.cumsum(counts)))
+                    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+
+                    def store(i: int) -> None:
+                        lo = int(groups[i][0])
+                        folder = self.partition_dir(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
+                        name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+                        atomic.write_parquet(folder / name, rows.slice(offsets[i], counts[i]), **PARQUET_OPTIONS)
+
+                    list(pool.map(store, [i for i in range(len(groups)) if counts[i]]))
         return ingested, table.num_rows - ingested
 
     # ------------------------------------------------------------------ fingerprint

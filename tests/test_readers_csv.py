@@ -242,3 +242,14 @@ def test_unknown_time_zone_is_an_option_error(tmp_path):
     with pytest.raises(DtgError, match="unknown time zone 'Mars/Base'") as info:
         read_source(p, tz="Mars/Base")
     assert info.value.field == "tz"
+
+
+def test_blank_lines_before_the_header_and_at_the_end_are_not_rows():
+    r = parse("\r\n\r\ntime,speed\r\n2024-05-13 08:00:00,1\r\n\r\n2024-05-13 08:00:01,2\r\n\r\n\r\n")
+    assert r.rows_read == 2 and r.rejects.num_rows == 0
+    assert r.table.column("source_row").to_pylist() == [4, 6]
+
+
+def test_a_line_of_empty_cells_is_a_row_with_a_bad_timestamp():
+    r = parse("time,speed\n2024-05-13 08:00:00,1\n,\n")
+    assert r.rows_read == 2 and [(x["row"], x["reason"]) for x in r.rejects.to_pylist()] == [(3, "bad_timestamp")]

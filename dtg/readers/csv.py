@@ -204,23 +204,24 @@ def _decode(data: bytes, encoding: str, name: str) -> tuple[bytes, str]:
         raise DtgError("cannot decode as cp949", file=name, line=data.count(b"\n", 0, exc.start) + 1) from None
 
 
-def _row_lines(utf8: bytes, header_line: int, n: int, invalid: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(line number of each of the n parsed rows, line numbers of the rows pyarrow skipped as malformed).
+def _row_lines(utf8: bytes, header_line: int, n: int, invalid: list[str],
+               maybe_blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(line number of each of the n parsed rows, line numbers of rows pyarrow skipped as malformed,
+    which parsed rows are blank lines or None).
 
-    pyarrow skips blank lines and malformed rows; a clean file maps row i to line header+1+i without
-    looking at line boundaries at all.
+    pyarrow is told to keep blank lines (as all-null rows), so a file without malformed rows and without
+    a null timestamp has none: row i is line header+1+i, known without looking at line boundaries.
     """
-    lines = utf8.count(b"\n") + (0 if utf8.endswith(b"\n") else 1)
-    if not invalid and lines - header_line == n:  # every line after the header is a row
-        return np.arange(n, dtype=np.int64) + header_line + 1, np.empty(0, dtype=np.int64)
+    if not invalid and not maybe_blank:
+        return np.arange(n, dtype=np.int64) + header_line + 1, np.empty(0, dtype=np.int64), None
     starts, ends = line_bounds(utf8)
     line_no = np.arange(1, len(starts) + 1, dtype=np.int64)
-    body = line_no[(ends > starts) & (line_no > header_line)]
+    body = line_no[line_no > header_line]
     drop = np.zeros(len(body), dtype=bool)
-    if invalid:
-        pending: dict[str, int] = {}
-        for t in invalid:
-            pending[t] = pending.get(t, 0) + 1
+    pending: dict[str, int] = {}
+    for t in invalid:
+        pending[t] = pending.get(t, 0) + 1
+    if pending:
         for i, ln in enumerate(body):
             t = utf8[starts[ln - 1]:ends[ln - 1]].decode("utf-8")
             if pending.get(t, 0) > 0:
@@ -228,8 +229,8 @@ def _row_lines(utf8: bytes, header_line: int, n: int, invalid: list[str]) -> tup
                 pending[t] -= 1
     rows = body[~drop]
     if len(rows) != n:  # quoted newlines inside values: fall back to row order
-        rows = np.arange(n, dtype=np.int64) + header_line + 1
-    return rows, body[drop]
+        return np.arange(n, dtype=np.int64) + header_line + 1, body[drop], None
+    return rows, body[drop], (ends - starts)[rows - 1] == 0
 
 
 def _trimmed(col: pa.Array) -> pa.Array:
@@ -277,7 +278,9 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         invalid.clear()
         return pcsv.read_csv(
             io.BytesIO(utf8),
-            parse_options=pcsv.ParseOptions(delimiter=delim, invalid_row_handler=on_invalid),
+            read_options=pcsv.ReadOptions(skip_rows=header_line - 1),
+            parse_options=pcsv.ParseOptions(delimiter=delim, invalid_row_handler=on_invalid,
+                                            ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(include_columns=list(cols), column_types=types,
                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
@@ -306,8 +309,13 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
                     last = exc2
     if raw_table is None:
         raise DtgError(f"not a readable CSV: {str(last).splitlines()[0]}", file=name) from None
+    ts_raw = raw_table.column(by_canon["ts"])
+    row_lines, bad_lines, blank = _row_lines(utf8, header_line, raw_table.num_rows, invalid,
+                                             ts_raw.null_count > 0)
+    if blank is not None and blank.any():  # blank lines are not rows
+        raw_table = raw_table.filter(pa.array(~blank))
+        row_lines = row_lines[~blank]
     n = raw_table.num_rows
-    row_lines, bad_lines = _row_lines(utf8, header_line, n, invalid)
 
     rs = Reasons(n)
     out: dict[str, pa.Array] = {}
