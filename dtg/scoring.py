@@ -17,6 +17,7 @@ Choices (docs/scheduling.md repeats them for users):
 from __future__ import annotations
 
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -627,8 +628,11 @@ def run_score(
 
 class _Committer:
     """Writes inputs' chunks and commits inputs in one background thread, in order, so file I/O
-    overlaps the model's work on the next chunk. At most one chunk waits (bounded memory). Only this
-    thread touches the ledger while it runs."""
+    overlaps the model's work on the next chunk. At most MAX_PENDING tasks are outstanding (one
+    chunk being written and one queued, or a chunk and its input's commit): memory stays bounded and
+    an input's commit does not stall the model. Only this thread touches the ledger while it runs."""
+
+    MAX_PENDING = 2
 
     def __init__(self, ledger: Any, out_dir: Path, scorer: Scorer, run_id: str, summary: ScoreSummary,
                  say: Any) -> None:
@@ -637,15 +641,15 @@ class _Committer:
         self.ledger, self.out_dir, self.scorer, self.run_id = ledger, out_dir, scorer, run_id
         self.summary, self.say = summary, say
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-commit")
-        self._pending: Any = None
+        self._pending: deque[Any] = deque()  # submitted tasks not known to be finished, oldest first
         self._moves: list[tuple[str, str]] = []  # of the input being written
         self._counts = {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0}
         self._intervals: list[dict[str, Any]] = []
 
     def _enqueue(self, fn: Any, *args: Any) -> None:
-        if self._pending is not None:
-            self._pending.result()  # re-raises the writer's error here
-        self._pending = self._pool.submit(fn, *args)
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()  # re-raises the writer's error here
+        self._pending.append(self._pool.submit(fn, *args))
 
     def add(self, inp: Input, chunk: Chunk) -> None:
         self._enqueue(self._write, inp, chunk)
@@ -719,8 +723,8 @@ class _Committer:
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
         try:
-            if self._pending is not None and exc_type is None:
-                self._pending.result()
+            while self._pending and exc_type is None:
+                self._pending.popleft().result()
         finally:
             self._pool.shutdown(wait=True)
 
