@@ -160,15 +160,8 @@ def score_window_set(scorer: Scorer, ws: Any, own: np.ndarray, batch_size: int =
     w_score, w_feat = window_errors_batched(scorer, ws.scaled, starts[sel], batch_size)
 
     rows = ws.rows
-    at = np.full(rows + size - 1, -np.inf, dtype=np.float32)  # at[size-1+r]: window whose error starts at r
-    which = np.full(rows + size - 1, -1, dtype=np.int64)
-    at[size - 1 + first[sel]] = w_score
-    which[size - 1 + first[sel]] = np.arange(len(sel))
     own_idx = np.flatnonzero(own)
-    cover = sliding_window_view(at, size)[own_idx]  # windows whose error starts in [r-size+1, r]
-    best = cover.argmax(axis=1)  # ties → the earliest window
-    sec_score = cover[np.arange(len(own_idx)), best]
-    sec_win = which[own_idx + best]
+    sec_score, sec_win = cover_max(first[sel], w_score, rows, size, own_idx)
     covered = sec_win >= 0
     own_idx, sec_score, sec_win = own_idx[covered], sec_score[covered], sec_win[covered]
     top = w_feat[sec_win].argmax(axis=1) if len(sec_win) else np.zeros(0, dtype=np.int64)
@@ -179,6 +172,22 @@ def score_window_set(scorer: Scorer, ws: Any, own: np.ndarray, batch_size: int =
     owned = (owner_row >= 0) & own[np.maximum(owner_row, 0)]
     return Scored(window=sel[owned], window_score=w_score[owned], window_features=w_feat[owned],
                   rows=own_idx, second_score=sec_score, second_top=top, windows_computed=len(sel))
+
+
+def cover_max(first: np.ndarray, scores: np.ndarray, n_rows: int, size: int,
+              rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `rows`: the max score of the windows covering it and which window (-1: none).
+
+    Window i covers rows first[i] .. first[i] + size - 1 (`first` unique, stride 1); ties go to the
+    earliest window. One sliding-window view over a row-indexed array: O(len(rows) × size).
+    """
+    at = np.full(n_rows + size - 1, -np.inf, dtype=np.float32)  # at[size-1+r]: window starting at r
+    which = np.full(n_rows + size - 1, -1, dtype=np.int64)
+    at[size - 1 + first] = scores
+    which[size - 1 + first] = np.arange(len(first))
+    cover = sliding_window_view(at, size)[rows]  # windows starting in [r-size+1, r]
+    best = cover.argmax(axis=1)
+    return cover[np.arange(len(rows)), best], which[rows + best]
 
 
 def _next_real_row(filled: np.ndarray) -> np.ndarray:

@@ -8,10 +8,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dtg.errors import DtgError
 from dtg.lake import Lake
-from dtg.scoring import (kst_dates, load_scorer, own_rows, safe_name, score_chunks, score_input,
+from dtg.scoring import (cover_max, kst_dates, load_scorer, own_rows, safe_name, score_chunks, score_input,
                          score_window_set, vehicle_days)
 from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
@@ -175,3 +177,23 @@ def test_own_rows_exclude_interpolated_seconds(model_dir):
     ws = build_window_set(table, size=SIZE, features=FEATURES, max_gap=2, split=None, scaler=scorer.scaler)
     own = own_rows(ws, _keys(table))
     assert ws.rows == 40 and own.sum() == 39 and not own[20]
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.integers(1, 6), st.data())
+def test_cover_max_is_the_max_over_covering_windows(size, data):
+    n_rows = data.draw(st.integers(1, 40))
+    first = np.array(sorted(data.draw(st.sets(st.integers(0, n_rows - 1), max_size=n_rows))), dtype=np.int64)
+    first = first[first + size <= n_rows]
+    scores = np.array(data.draw(st.lists(st.floats(0, 100, width=32), min_size=len(first), max_size=len(first))),
+                      dtype=np.float32)
+    rows = np.arange(n_rows)
+    best, which = cover_max(first, scores, n_rows, size, rows)
+    for r in rows:
+        covering = [i for i, f in enumerate(first) if f <= r < f + size]
+        if not covering:
+            assert which[r] == -1
+            continue
+        top = max(scores[i] for i in covering)
+        assert best[r] == top
+        assert which[r] == min(i for i in covering if scores[i] == top)  # ties: the earliest window
