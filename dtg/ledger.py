@@ -200,7 +200,8 @@ def _apply(ledger: Ledger, input_hash: str, model: str) -> None:
             raise RuntimeError(f"commit of {entry.path}: neither {tmp} nor {final} exists")
     finals = {final for _, final in entry.intent["moves"]}
     for old in entry.intent["remove"]:
-        if old not in finals:
+        # Only ever delete scoring outputs, whatever a damaged or edited ledger says.
+        if old not in finals and Path(old).name.startswith("part-") and old.endswith(".parquet"):
             Path(old).unlink(missing_ok=True)
             dirs.add(os.path.dirname(old))
     for d in sorted(dirs):

@@ -75,6 +75,17 @@ def test_recover_rolls_a_half_done_commit_forward_and_fails_interrupted_inputs(t
         assert recover(led, "r3") == {"rolled_forward": 0, "interrupted": 0}
 
 
+def test_a_commit_deletes_only_scoring_outputs(tmp_path):
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    old = tmp_path / "part-old.parquet"
+    old.write_bytes(b"x")
+    with Ledger(tmp_path / "l.sqlite") as led:
+        led.begin("h", "m", "a.csv", "r")
+        commit(led, "h", "m", [], [str(keep), str(old)], [], {})
+    assert keep.read_text() == "mine" and not old.exists()
+
+
 def test_ledger_survives_reopening(tmp_path):
     with Ledger(tmp_path / "l.sqlite") as led:
         led.begin("h", "m", "a.csv", "r")
