@@ -21,7 +21,7 @@ from dtg.ingest import expand_sources, ingest
 from dtg.lake import Lake
 from dtg.readers import dtg_text
 from dtg.readers.dtg_text import DtgHeader
-from tests.test_readers_dtg import record_tables
+from test_readers_dtg import record_tables
 
 KST = ZoneInfo("Asia/Seoul")
 HEADER = DtgHeader("DTG", "VIN", "21", "서울32바1111", "1", "D")
