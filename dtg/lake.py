@@ -33,6 +33,8 @@ from dtg.errors import DtgError
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_KEY_BYTES = 200
 DIGEST_FILE = "_digest.json"
+DIGEST_ALGO = "blake2b-256/2"
+"""Version of `table_digest`; cached partition digests of another version are recomputed."""
 WRITERS = min(8, os.cpu_count() or 1)
 """Vehicle-days are independent: read and written in parallel (Parquet and fsync release the GIL)."""
 PARQUET_OPTIONS = {
@@ -87,19 +89,24 @@ def local_dates(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def table_digest(table: pa.Table) -> str:
     """Content hash of a canonical table in its current row order (deterministic across part layouts)."""
-    h = hashlib.sha256()
+    h = hashlib.blake2b(digest_size=32)
+    h.update(str(table.num_rows).encode())
     for name in schema.NAMES:
         col = table.column(name).combine_chunks() if table.num_rows else pa.array([], schema.BY_NAME[name].type)
         h.update(name.encode())
-        h.update(np.asarray(col.is_valid()).tobytes())
+        if col.null_count:
+            h.update(np.ascontiguousarray(col.is_valid().to_numpy(zero_copy_only=False)))
+            col = pc.fill_null(col, "" if pa.types.is_string(col.type) else 0)
+        else:
+            h.update(b"\x00no-nulls")
         if pa.types.is_string(col.type):
-            enc = pc.dictionary_encode(pc.fill_null(col, ""))
+            enc = pc.dictionary_encode(col)
             h.update(json.dumps(enc.dictionary.to_pylist(), ensure_ascii=False).encode())
-            h.update(enc.indices.to_numpy(zero_copy_only=False).astype(np.int64).tobytes())
+            h.update(np.ascontiguousarray(enc.indices.to_numpy(zero_copy_only=False)))
         else:
             if pa.types.is_timestamp(col.type):
                 col = col.cast(pa.int64())
-            h.update(pc.fill_null(col, 0).to_numpy(zero_copy_only=False).tobytes())
+            h.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)))  # buffers, no copies
     return h.hexdigest()
 
 
@@ -238,18 +245,23 @@ class Lake:
         cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
         bounds = np.concatenate(([0], cut, [len(order)]))
 
-        def new_rows(lo: int, hi: int) -> np.ndarray:
-            """Rows (indices into `table`, in ts order) of one vehicle-day group not stored yet."""
+        def new_rows(lo: int, hi: int) -> tuple[np.ndarray, bool]:
+            """(rows of one vehicle-day group not stored yet, as indices into `table` in ts order;
+            whether the vehicle-day is new to the lake)."""
             t = t_s[lo:hi]
             first = np.ones(len(t), dtype=bool)
             first[1:] = t[1:] != t[:-1]
             stored = self.stored_ts(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
-            return order[lo:hi][first & ~np.isin(t, stored) if len(stored) else first]
+            if len(stored) == 0:
+                return order[lo:hi][first], True
+            return order[lo:hi][first & ~np.isin(t, stored)], False
 
         with self.lock():
             with ThreadPoolExecutor(max_workers=min(WRITERS, len(bounds) - 1)) as pool:
                 groups = list(zip(bounds[:-1], bounds[1:]))
-                keep = list(pool.map(lambda g: new_rows(*g), groups))
+                found = list(pool.map(lambda g: new_rows(*g), groups))
+                keep = [k for k, _ in found]
+                fresh = [f for _, f in found]
                 counts = np.array([len(k) for k in keep])
                 ingested = int(counts.sum())
                 if ingested:
@@ -262,7 +274,10 @@ class Lake:
                         lo = int(groups[i][0])
                         folder = self.partition_dir(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
                         name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-                        atomic.write_parquet(folder / name, rows.slice(offsets[i], counts[i]), **PARQUET_OPTIONS)
+                        part = rows.slice(offsets[i], counts[i])
+                        atomic.write_parquet(folder / name, part, **PARQUET_OPTIONS)
+                        if fresh[i]:  # a new vehicle-day: its digest is this part's, already in ts order
+                            _write_digest(folder, [name], part.num_rows, table_digest(part))
 
                     list(pool.map(store, [i for i in range(len(groups)) if counts[i]]))
         return ingested, table.num_rows - ingested
@@ -276,21 +291,17 @@ class Lake:
         if digest_path.is_file():
             try:
                 cached = json.loads(digest_path.read_text())
-                if cached.get("parts") == names:
-                    return int(cached["rows"]), str(cached["sha256"])
+                if cached.get("parts") == names and cached.get("algo") == DIGEST_ALGO:
+                    return int(cached["rows"]), str(cached["digest"])
             except (ValueError, KeyError):
                 pass
         t = ds.dataset([str(f) for f in files], schema=schema.SCHEMA, format="parquet").to_table()
         ts = t.column("ts").cast(pa.int64()).to_numpy()
         if not (np.diff(ts) > 0).all():  # one part (the usual case) is sorted already
             t = t.take(pa.array(np.argsort(ts, kind="stable")))
-        rows, sha = t.num_rows, table_digest(t)
-        try:  # a cache: a later fingerprint() of an unchanged partition need not read it again
-            atomic.write_json(digest_path, {"parts": names, "rows": rows, "sha256": sha})
-        except OSError:
-            pass
-        return rows, sha
-
+        rows, digest = t.num_rows, table_digest(t)
+        _write_digest(folder, names, rows, digest)
+        return rows, digest
 
     def fingerprint(self) -> str:
         """Content hash of the whole lake: equal iff the stored rows are equal, however they were split
@@ -305,6 +316,16 @@ class Lake:
     def num_rows(self) -> int:
         """Rows stored (from Parquet footers, without reading data)."""
         return sum(pq.ParquetFile(f).metadata.num_rows for p in self.partitions() for f in p.files)
+
+
+def _write_digest(folder: Path, parts: list[str], rows: int, digest: str) -> None:
+    """Cache a partition's digest beside its parts; keyed by the part names, so any later write makes
+    it stale (part names are unique per write) and `fingerprint()` recomputes it."""
+    try:
+        atomic.write_json(folder / DIGEST_FILE, {"algo": DIGEST_ALGO, "parts": parts, "rows": rows,
+                                                 "digest": digest})
+    except OSError:
+        pass
 
 
 def _sort_order(table: pa.Table) -> np.ndarray | None:

@@ -192,3 +192,20 @@ def test_sample_lake_holds_every_sample_vehicle(sample_lake):
     assert lake.vehicles() == ["경기91아2345", "부산32바5678", "서울70사1234", "인천31사7890"]
     t = lake.read(columns=["vehicle_id", "ts"])
     assert t.num_rows == lake.num_rows() > 20000
+
+
+def test_new_vehicle_days_get_their_digest_at_write_time_equal_to_a_recomputed_one(tmp_path, monkeypatch):
+    lake = Lake(tmp_path)
+    lake.write(rows("v", [3, 1, 2]))
+    lake.write(rows("w", range(5)))
+    import dtg.lake
+
+    def no_reading(*a, **k):
+        raise AssertionError("fingerprint() read Parquet data although every digest was cached")
+
+    with monkeypatch.context() as m:
+        m.setattr(dtg.lake.ds, "dataset", no_reading)
+        cached = lake.fingerprint()
+    for d in tmp_path.rglob("_digest.json"):
+        d.unlink()
+    assert lake.fingerprint() == cached
