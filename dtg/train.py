@@ -105,6 +105,8 @@ class TrainConfig:
         for key in options:
             if key not in valid:
                 raise DtgError(f"unknown training setting '{key}' (valid: {', '.join(valid)})", field=key)
+        if "loss" not in options and _target_of(options.get("model", DEFAULT_MODEL)) not in TARGETS:
+            options = {**options, "loss": "cross-entropy"}  # a classifier's only sensible loss
         return cls(**options).check()
 
     def to_dict(self) -> dict[str, Any]:

@@ -172,6 +172,15 @@ def test_classifier_refuses_a_regression_loss():
         train(src, TrainConfig(model="lstm-classifier", loss="mse", epochs=1, device="cpu"))
 
 
+def test_a_classifier_config_defaults_to_cross_entropy_and_keeps_an_explicit_loss():
+    from dtg.train import TrainConfig
+
+    assert TrainConfig.from_dict({"model": "lstm-classifier"}).loss == "cross-entropy"
+    assert TrainConfig.from_dict({"model": "lstm-classifier", "loss": "mse"}).loss == "mse"  # refused by train
+    assert TrainConfig.from_dict({"model": "lstm-ae"}).loss == "mse"
+    assert TrainConfig.from_dict({}).loss == "mse"
+
+
 def test_dtg_train_lstm_classifier_from_the_command_line_reports_per_class_metrics(tmp_workspace):
     import json
 
@@ -189,8 +198,7 @@ def test_dtg_train_lstm_classifier_from_the_command_line_reports_per_class_metri
     runner = CliRunner()
     assert runner.invoke(app, ["events", "--vehicle-type", "truck", "--json"]).exit_code == 0
     assert runner.invoke(app, ["window", "--size", "10", "--features", "speed", "--json"]).exit_code == 0
-    res = runner.invoke(app, ["train", "--model", "lstm-classifier", "--loss", "cross-entropy", "--epochs", "3",
-                              "--device", "cpu", "--json"])
+    res = runner.invoke(app, ["train", "--model", "lstm-classifier", "--epochs", "3", "--device", "cpu", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     classes = out["classification_val"]["classes"]

@@ -26,10 +26,10 @@ def _human(s: dict[str, Any]) -> str:
 def train(
     windows: Optional[Path] = typer.Option(None, "--windows", help=f"Window set from `dtg window` [{DEFAULT.windows}]."),
     config: Optional[Path] = typer.Option(None, "--config", help="Pipeline file (TOML) whose [train] section to use."),
-    model: Optional[str] = typer.Option(None, "--model", help="lstm-ae | lstm-forecaster | mlp-ae [lstm-ae]."),
+    model: Optional[str] = typer.Option(None, "--model", help="lstm-ae | lstm-forecaster | mlp-ae | lstm-classifier [lstm-ae]."),
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="A name from dtg.nn.optimizers [adam]."),
     activation: Optional[str] = typer.Option(None, "--activation", help="A name from dtg.nn.activations [model's]."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="mse | cross-entropy (binary, on scaled values) [mse]."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="mse | cross-entropy (binary on scaled values; softmax for lstm-classifier) [mse; classifier: cross-entropy]."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Most epochs to run [20]."),
     batch_size: Optional[str] = typer.Option(None, "--batch-size", help="Windows per step: N, 1 (stochastic) or "
                                                                        "all (full batch) [64]."),
