@@ -132,3 +132,12 @@ device = "cpu"
     assert list(stages) == ["ingest", "window", "train", "score"]
     assert stages["train"]["model_dir"] == str(Path("models") / "mini" / "v1")
     assert stages["score"]["model"] == "mini/v1" and stages["score"]["files_new"] == 1
+
+
+def test_the_human_summary_rounds_the_training_figures():
+    from dtg.cli.run import _human
+
+    text = _human({"pipeline": "p.toml", "exit_code": 0,
+                   "stages": {"train": {"model_dir": "models/demo/v1", "val_loss": 0.008172865957021713,
+                                        "threshold": 0.04691155970096588}}})
+    assert "train:  models/demo/v1 (val loss 0.0081729, threshold 0.046912)" in text

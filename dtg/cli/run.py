@@ -10,6 +10,10 @@ import typer
 from dtg.cli.common import JSON_OPTION, emit, log
 
 
+def _num(value: Any) -> str:
+    return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+
 def _human(summary: dict[str, Any]) -> str:
     stages = summary["stages"]
     lines = [f"dtg run {summary['pipeline']}: {', '.join(stages)}"
@@ -23,7 +27,8 @@ def _human(summary: dict[str, Any]) -> str:
         lines.append(f"  window: {win['windows']} windows of {win.get('size')} s -> {win.get('out')}")
     tr = stages.get("train", {})
     if "model_dir" in tr:
-        lines.append(f"  train:  {tr['model_dir']} (val loss {tr.get('val_loss')}, threshold {tr.get('threshold')})")
+        lines.append(f"  train:  {tr['model_dir']} (val loss {_num(tr.get('val_loss'))}, "
+                     f"threshold {_num(tr.get('threshold'))})")
     sc = stages.get("score", {})
     if "out" in sc:
         out = sc["out"]
