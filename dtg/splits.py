@@ -6,6 +6,7 @@ consecutive blocks by `fractions` (split by time), or whole vehicles are assigne
 vehicle, shuffled under `seed`). A window is in a split only if all its rows lie in that split's block;
 windows straddling a block boundary are purged (code -1), so no row belongs to windows of two splits.
 For the `next` target the following window must lie in the same block too (see `assign_splits`).
+Splits are kept as runs of consecutive window numbers (`WindowRuns`), never one code per window.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dtg.errors import DtgError
+from dtg.windowing import WindowIndex
 
 TRAIN, VAL, TEST, ALL, PURGED = 0, 1, 2, 3, -1
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
@@ -98,40 +100,124 @@ def time_bounds(first: np.ndarray, end: np.ndarray, spec: SplitSpec) -> np.ndarr
     return first[:, None] + _cuts(end - first, spec.fractions)
 
 
-def assign_splits(starts: np.ndarray, size: int, seg_row0: np.ndarray, seg_len: np.ndarray,
-                  seg_vehicle: np.ndarray, n_vehicles: int, spec: SplitSpec,
-                  has_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(split (n,) int8 with -1 for purged windows, has_next restricted to the window's own block).
+@dataclass(frozen=True)
+class WindowRuns:
+    """Split code and has_next of every window as runs of consecutive window numbers.
 
-    `has_next` (bool, from `windowing.has_next`) is updated in place and returned.
-
-    `starts` ascending (as `window_starts` gives them). Works on per-vehicle window ranges found by
-    binary search, so the cost per window is one pass, whatever the number of vehicles.
-    A window whose next window (rows s+1..s+size) would reach into the next block loses `has_next`:
-    otherwise the target of a training window's last step would be a validation second.
+    Run `r` covers windows `lo[r] : lo[r + 1]` (the last one ends at `n`); runs never cross a segment,
+    so there are O(segments + vehicles) of them, whatever the number of windows.
     """
-    starts = np.asarray(starts, dtype=np.int64)
-    first, end = vehicle_rows(seg_row0, seg_len, seg_vehicle, n_vehicles)
-    split = np.empty(starts.shape[0], dtype=np.int8)
-    nxt = has_next  # updated in place: the caller hands it over
+
+    lo: np.ndarray  # (R,) int64, ascending, lo[0] == 0
+    code: np.ndarray  # (R,) int8 split code (TRAIN, VAL, TEST, ALL or PURGED)
+    nxt: np.ndarray  # (R,) bool has_next
+    n: int
+
+    @property
+    def hi(self) -> np.ndarray:
+        return np.append(self.lo[1:], np.int64(self.n)) if self.lo.size else self.lo
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.hi - self.lo
+
+    def split(self) -> np.ndarray:
+        """(n,) int8 split code of every window."""
+        return np.repeat(self.code, self.lengths)
+
+    def has_next(self) -> np.ndarray:
+        """(n,) bool has_next of every window."""
+        return np.repeat(self.nxt, self.lengths)
+
+    def select(self, mask: np.ndarray) -> np.ndarray:
+        """Ascending window numbers of the runs where `mask` (R,) is True."""
+        lo, hi = self.lo[mask], self.hi[mask]
+        return ranges(lo, hi)
+
+    def to_array(self) -> np.ndarray:
+        """(R, 3) int64 [lo, code, nxt], the stored form (see `from_array`)."""
+        return np.stack([self.lo, self.code.astype(np.int64), self.nxt.astype(np.int64)], axis=1)
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray, n: int) -> "WindowRuns":
+        arr = np.asarray(arr, dtype=np.int64).reshape(-1, 3)
+        return cls(arr[:, 0].copy(), arr[:, 1].astype(np.int8), arr[:, 2].astype(bool), int(n))
+
+
+def ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The concatenation of arange(lo[i], hi[i]) (int64, one pass over the output)."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
+    out = np.ones(int((hi - lo).sum()), dtype=np.int64)
+    if out.size == 0:
+        return out
+    first = np.cumsum(hi - lo) - (hi - lo)
+    out[0] = lo[0]
+    out[first[1:]] = lo[1:] - hi[:-1] + 1
+    return np.cumsum(out, out=out)
+
+
+def _runs(index: WindowIndex, blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+          no_next: list[tuple[np.ndarray, np.ndarray]], purged: list[tuple[np.ndarray, np.ndarray]]) -> WindowRuns:
+    """Runs from window ranges: `blocks` (lo, hi, code) give every window its split code; `purged`
+    ranges become PURGED without a next window, `no_next` ranges only lose has_next."""
+    n = index.n
+    if n == 0:
+        return WindowRuns(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, bool), 0)
+    cat = lambda parts, i: np.concatenate([np.zeros(0, np.int64)] + [np.asarray(p[i], np.int64).ravel() for p in parts])  # noqa: E731
+    b_lo, b_hi, b_code = cat(blocks, 0), cat(blocks, 1), cat(blocks, 2)
+    p_lo, p_hi = cat(purged, 0), cat(purged, 1)
+    x_lo, x_hi = np.concatenate([cat(no_next, 0), p_lo]), np.concatenate([cat(no_next, 1), p_hi])
+    edges = np.unique(np.concatenate([index.offsets, b_lo, b_hi, p_lo, p_hi, x_lo, x_hi]))
+    edges = edges[(edges >= 0) & (edges <= n)]
+    lo = edges[:-1]
+    used = b_hi > b_lo
+    order = np.argsort(b_lo[used], kind="stable")
+    code = b_code[used][order][np.searchsorted(b_lo[used][order], lo, side="right") - 1]
+
+    def covered(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = a[a < b], b[a < b]
+        delta = np.zeros(edges.size, dtype=np.int64)
+        np.add.at(delta, np.searchsorted(edges, a), 1)
+        np.add.at(delta, np.searchsorted(edges, b), -1)
+        return np.cumsum(delta)[:-1] > 0
+
+    code = np.where(covered(p_lo, p_hi), PURGED, code).astype(np.int8)
+    return WindowRuns(lo, code, ~covered(x_lo, x_hi), n)
+
+
+def scoring_runs(index: WindowIndex) -> WindowRuns:
+    """Every window in split ALL; has_next from the segments alone."""
+    last = index.last_without_next()
+    return _runs(index, [(np.zeros(1), np.full(1, index.n), np.full(1, ALL))], [(last, last + 1)], [])
+
+
+def assign_splits(index: WindowIndex, seg_vehicle: np.ndarray, n_vehicles: int, spec: SplitSpec) -> WindowRuns:
+    """Split code (-1 for purged windows) and has_next, restricted to the window's own block, as runs.
+
+    Time split: the windows starting in each vehicle's train, val and test row blocks get that block's
+    code; those that straddle a block boundary are purged (and lose has_next). A window whose next
+    window (rows s+1..s+size) would reach into the next block loses `has_next` too: otherwise the
+    target of a training window's last step would be a validation second. Vehicle split: all windows
+    of a vehicle get its block. The work is O(segments + vehicles): window ranges come from binary
+    searches over the segment table (`WindowIndex.before`).
+    """
+    size = index.size
+    first, end = vehicle_rows(index.row0, index.lengths, seg_vehicle, n_vehicles)
+    last = index.last_without_next()
+    no_next = [(last, last + 1)]
     if spec.by == "vehicle":
         blocks = vehicle_blocks(n_vehicles, spec)
-        w0, w1 = np.searchsorted(starts, first), np.searchsorted(starts, end)
-        for v in range(n_vehicles):
-            split[w0[v]:w1[v]] = blocks[v]
-        return split, nxt
+        return _runs(index, [(index.before(first), index.before(end), blocks)], no_next, [])
     bounds = time_bounds(first, end, spec)
-    edges = np.searchsorted(starts, np.concatenate([first[:, None], bounds, end[:, None]], axis=1))
-    purge_lo = np.searchsorted(starts, np.maximum(bounds - size + 1, first[:, None]))
-    for v in range(n_vehicles):
-        for k in range(3):
-            split[edges[v, k]:edges[v, k + 1]] = k
-        for k in range(2):
-            split[purge_lo[v, k]:edges[v, k + 1]] = PURGED
-            nxt[purge_lo[v, k]:edges[v, k + 1]] = False
-    last = (bounds - size).ravel()
-    at = np.searchsorted(starts, last)
-    hit = (at < starts.shape[0]) & (last >= np.repeat(first, 2))
-    hit[hit] &= starts[at[hit]] == last[hit]
-    nxt[at[hit]] = False
-    return split, nxt
+    edges = index.before(np.concatenate([first[:, None], bounds, end[:, None]], axis=1))  # (V, 4)
+    blocks = [(edges[:, k], edges[:, k + 1], np.full(n_vehicles, k)) for k in range(3)]
+    purged = [(index.before(np.maximum(bounds - size + 1, first[:, None])), edges[:, 1:3])]
+    # the window ending on a block's last row (start bound - size) has its target in the next block
+    r = (bounds - size).ravel()
+    w = index.before(r)
+    hit = (w < index.n) & (r >= np.repeat(first, 2))
+    hit[hit] &= index.start(w[hit]) == r[hit]
+    no_next.append((w[hit], w[hit] + 1))
+    return _runs(index, blocks, no_next, purged)

@@ -1,9 +1,12 @@
-"""The window set: rows of all segments, window start indices, splits and the scaler, as one object.
+"""The window set: rows of all segments, the segment table, splits and the scaler, as one object.
 
 `build_window_set(table, ...)` turns a canonical table (the lake) into a `WindowSet`. Memory stays
-O(rows): the set keeps the (rows, F) feature array once and one start index per window; a window
-is a view `values[s : s + size]`. Training reads mini-batches with `batches()`, which scales the rows
-once per set and builds each batch with a single fancy index over a sliding-window view.
+O(rows): the set keeps the (rows, F) feature array once; windows are numbered segment by segment and
+located through the segment table (`WindowIndex`), splits and has_next are runs of window numbers
+(`WindowRuns`), so nothing is stored per window. A window is a view `values[s : s + size]`.
+Training reads mini-batches with `batches()`, which scales the rows once per set and builds each
+batch with one binary search (window numbers to first rows) and one fancy index over a
+sliding-window view.
 
 A saved set is a folder of `.npy` arrays plus `meta.json` (written last, the whole folder swapped in
 atomically); `WindowSet.load` memory-maps the arrays, so nothing is read until it is used.
@@ -30,16 +33,18 @@ from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
 from dtg.scaling import SCALERS, Scaler, make_scaler, scaler_from_dict
 from dtg.segments import Segmented, UnsortedError, segment_runs
-from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, SplitSpec, assign_splits
-from dtg.windowing import gather, has_next as _has_next, window_starts, window_view
+from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, TRAIN, SplitSpec, WindowRuns, assign_splits, scoring_runs
+from dtg.windowing import WindowIndex, gather, window_view
 
 DEFAULT_FEATURES: tuple[str, ...] = ("speed", "rpm", "brake", "lat")
 HOLD_FEATURES: frozenset[str] = frozenset({"brake"})
 """Discrete signals: a filled second repeats the last value instead of interpolating."""
 TARGETS: tuple[str, ...] = ("reconstruct", "next")
-FORMAT_VERSION = 1
-_ROW_ARRAYS = ("values", "ts", "vehicle_idx", "segment_id", "filled")
-_WINDOW_ARRAYS = ("starts", "split", "has_next")
+FORMAT_VERSION = 2
+"""Storage format of a saved set (2: segment table and split runs instead of per-window arrays)."""
+_WINDOWS_VERSION = 1
+"""What the windows are (part of the fingerprint); unchanged by storage-only format changes."""
+_ROW_ARRAYS = ("values", "ts")
 _CHUNK_ROWS = 1 << 20
 
 
@@ -64,8 +69,9 @@ class WindowSet:
     """Windows of `size` rows over the segment rows; see the module docstring.
 
     Per row: `values` (raw float32), `ts` (epoch ms), `vehicle_idx` (into `vehicles`), `segment_id`,
-    `filled`. Per window: `starts` (first row), `split` (0 train, 1 val, 2 test, 3 all, -1 purged),
-    `has_next` (the window one second later exists, in the same segment and split block).
+    `filled`. Per window, derived on demand from the segment table and `runs`: `starts` (first row),
+    `split` (0 train, 1 val, 2 test, 3 all, -1 purged), `has_next` (the window one second later
+    exists, in the same segment and split block).
     """
 
     values: np.ndarray
@@ -75,9 +81,7 @@ class WindowSet:
     seg_len: np.ndarray
     seg_vehicle: np.ndarray
     filled_rows: np.ndarray
-    starts: np.ndarray
-    split: np.ndarray
-    has_next: np.ndarray
+    runs: WindowRuns
     features: tuple[str, ...]
     size: int
     stride: int
@@ -106,6 +110,27 @@ class WindowSet:
         mask[np.asarray(self.filled_rows)] = True
         return mask
 
+    # -- derived per-window arrays (materialised only when asked for) ---------------------------
+    @cached_property
+    def index(self) -> WindowIndex:
+        """Window numbers <-> first rows, from the segment table."""
+        return WindowIndex.build(self.seg_row0, self.seg_len, self.size, self.stride)
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """(n,) int64 first row of every window (ascending)."""
+        return self.index.starts()
+
+    @cached_property
+    def split(self) -> np.ndarray:
+        """(n,) int8 split code of every window."""
+        return self.runs.split()
+
+    @cached_property
+    def has_next(self) -> np.ndarray:
+        """(n,) bool: the window one second later exists, in the same segment and split block."""
+        return self.runs.has_next()
+
     @cached_property
     def scaled(self) -> np.ndarray:
         """(rows, F) float32 scaled values, computed once per set (not per batch)."""
@@ -117,7 +142,7 @@ class WindowSet:
 
     @property
     def n_windows(self) -> int:
-        return int(self.starts.shape[0])
+        return self.runs.n
 
     @property
     def n_segments(self) -> int:
@@ -125,7 +150,7 @@ class WindowSet:
 
     def window_vehicle(self) -> np.ndarray:
         """(n,) int32 vehicle index of every window."""
-        return np.asarray(self.vehicle_idx)[np.asarray(self.starts)]
+        return np.repeat(np.asarray(self.seg_vehicle, dtype=np.int32), np.diff(self.index.offsets))
 
     def window_ts(self) -> np.ndarray:
         """(n,) int64 epoch ms of every window's first second."""
@@ -140,22 +165,21 @@ class WindowSet:
         if target not in TARGETS:
             raise DtgError(f"unknown target '{target}' (valid: {', '.join(TARGETS)})", field="target")
         code = CODES[split]
-        split_arr = np.asarray(self.split)
         if code == ALL:
-            mask = split_arr != PURGED
+            mask = self.runs.code != PURGED
         elif self.split_spec is None:
             raise DtgError(f"this window set was built for scoring (no split); use split 'all', not '{split}'",
                            field="split")
         else:
-            mask = split_arr == code
+            mask = self.runs.code == code
         if target == "next":
-            mask &= np.asarray(self.has_next)
-        return np.flatnonzero(mask)
+            mask &= self.runs.nxt
+        return self.runs.select(mask)
 
     def windows(self, idx: np.ndarray | Sequence[int], scaled: bool = True) -> np.ndarray:
         """(len(idx), size, F) float32 copy of the windows `idx` (scaled unless `scaled=False`)."""
         rows = self.scaled if scaled else self.values
-        return gather(rows, np.asarray(self.starts)[np.asarray(idx, dtype=np.int64)], self.size)
+        return gather(rows, self.index.start(np.asarray(idx, dtype=np.int64)), self.size)
 
     def batches(self, split: str = "train", target: str = "reconstruct", batch_size: int = 256,
                 shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> "Batches":
@@ -185,13 +209,13 @@ class WindowSet:
     # -- summary, save, load ----------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """Windows per split ({"all": n} for a scoring set) and purged windows."""
-        split_arr = np.asarray(self.split)
+        code, lengths = self.runs.code, self.runs.lengths
         if self.split_spec is None:
-            out = {"all": int(np.count_nonzero(split_arr == ALL))}
+            out = {"all": int(lengths[code == ALL].sum())}
         else:
-            bins = np.bincount(split_arr[split_arr >= 0], minlength=len(SPLIT_NAMES))
+            bins = np.bincount(code[code >= 0], weights=lengths[code >= 0], minlength=len(SPLIT_NAMES))
             out = {name: int(bins[i]) for i, name in enumerate(SPLIT_NAMES)}
-        out["purged"] = int(np.count_nonzero(split_arr == PURGED))
+        out["purged"] = int(lengths[code == PURGED].sum())
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -208,7 +232,7 @@ class WindowSet:
             "max_gap": self.max_gap,
             "splits": counts,
             "purged": purged,
-            "has_next": int(np.count_nonzero(np.asarray(self.has_next))),
+            "has_next": int(self.runs.lengths[self.runs.nxt].sum()),
             "vehicles": len(self.vehicles),
             "rows_filled": int(len(self.filled_rows)),
             "scaler": self.scaler.kind,
@@ -244,16 +268,12 @@ class WindowSet:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + folder.name + ".", dir=folder.parent))
         try:
-            for name in _ROW_ARRAYS + _WINDOW_ARRAYS:
-                # derived per-row arrays are written without being kept (memory stays at the set's size)
-                derived = name in _DERIVED and name not in self.__dict__
-                arr = _DERIVED[name].func(self) if derived else getattr(self, name)  # type: ignore[attr-defined]
-                _save_npy(tmp / f"{name}.npy", np.asarray(arr))
-                del arr
             segs = np.stack([np.asarray(self.seg_row0, np.int64), np.asarray(self.seg_len, np.int64),
                              np.asarray(self.seg_vehicle, np.int64)], axis=1)
-            _save_npy(tmp / "segments.npy", segs)
-            _save_npy(tmp / "filled_rows.npy", np.asarray(self.filled_rows, np.int64))
+            arrays = {"values": self.values, "ts": self.ts, "segments": segs, "runs": self.runs.to_array(),
+                      "filled_rows": np.asarray(self.filled_rows, np.int64)}
+            for name, arr in arrays.items():
+                _save_npy(tmp / f"{name}.npy", np.asarray(arr))
             write_json(tmp / "meta.json", self.meta())
             _fsync_dir(tmp)
             old = None
@@ -284,40 +304,38 @@ class WindowSet:
             raise DtgError(f"unsupported window set format {meta.get('format_version')!r} "
                            f"(this dtg reads {FORMAT_VERSION})", file=meta_path)
         arrays = {}
-        for name in _ROW_ARRAYS + _WINDOW_ARRAYS + ("segments", "filled_rows"):
+        for name in _ROW_ARRAYS + ("segments", "runs", "filled_rows"):
             path = folder / f"{name}.npy"
             try:
                 arrays[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise DtgError(f"unreadable window set array: {exc}", file=path) from None
-        rows, n = arrays["values"].shape[0], arrays["starts"].shape[0]
-        for name in _ROW_ARRAYS:
-            if arrays[name].shape[0] != rows:
-                raise DtgError(f"has {arrays[name].shape[0]} rows, values.npy has {rows}", file=folder / f"{name}.npy")
-        for name in _WINDOW_ARRAYS:
-            if arrays[name].shape[0] != n:
-                raise DtgError(f"has {arrays[name].shape[0]} windows, starts.npy has {n}", file=folder / f"{name}.npy")
+        rows = arrays["values"].shape[0]
+        if arrays["ts"].shape[0] != rows:
+            raise DtgError(f"has {arrays['ts'].shape[0]} rows, values.npy has {rows}", file=folder / "ts.npy")
         features = tuple(meta["features"])
         if arrays["values"].ndim != 2 or arrays["values"].shape[1] != len(features):
             raise DtgError(f"values.npy shape {arrays['values'].shape} does not match {len(features)} features",
                            file=folder / "values.npy")
-        segs = np.asarray(arrays["segments"])
+        segs = np.asarray(arrays["segments"]).reshape(-1, 3)
+        if int(segs[:, 1].sum()) != rows:
+            raise DtgError(f"segments cover {int(segs[:, 1].sum())} rows, values.npy has {rows}",
+                           file=folder / "segments.npy")
+        size, stride = int(meta["size"]), int(meta["stride"])
+        index = WindowIndex.build(segs[:, 0], segs[:, 1], size, stride)
+        runs = WindowRuns.from_array(arrays["runs"], index.n)
+        if runs.lo.size and (runs.lo[0] != 0 or np.any(np.diff(runs.lo) <= 0) or runs.lo[-1] >= index.n):
+            raise DtgError(f"runs do not cover the {index.n} windows of the segments", file=folder / "runs.npy")
         spec = meta.get("split_spec")
         ws = cls(values=arrays["values"], ts=arrays["ts"], vehicles=list(meta["vehicles"]),
                  seg_row0=segs[:, 0].copy(), seg_len=segs[:, 1].copy(), seg_vehicle=segs[:, 2].astype(np.int32),
-                 filled_rows=arrays["filled_rows"], starts=arrays["starts"], split=arrays["split"],
-                 has_next=arrays["has_next"], features=features, size=int(meta["size"]),
-                 stride=int(meta["stride"]), max_gap=int(meta["max_gap"]),
-                 scaler=scaler_from_dict(meta["scaler"]), fingerprint=meta["fingerprint"],
-                 lake_fingerprint=meta.get("lake_fingerprint"),
+                 filled_rows=arrays["filled_rows"], runs=runs, features=features, size=size, stride=stride,
+                 max_gap=int(meta["max_gap"]), scaler=scaler_from_dict(meta["scaler"]),
+                 fingerprint=meta["fingerprint"], lake_fingerprint=meta.get("lake_fingerprint"),
                  split_spec=None if spec is None else SplitSpec(tuple(spec["fractions"]), spec["by"], spec["seed"]),
                  stats=dict(meta.get("stats", {})))
-        for name in ("vehicle_idx", "segment_id", "filled"):
-            ws.__dict__[name] = arrays[name]
+        ws.__dict__["index"] = index
         return ws
-
-
-_DERIVED = {name: vars(WindowSet)[name] for name in ("vehicle_idx", "segment_id", "filled")}
 
 
 class Batches:
@@ -338,10 +356,10 @@ class Batches:
         idx = self.idx
         if self.shuffle:
             idx = idx[np.random.default_rng(self.seed).permutation(len(idx))]
-        starts = np.asarray(self.ws.starts)[idx]
+        index = self.ws.index
         view = window_view(self.ws.scaled, self.ws.size)
         for b in range(len(self)):
-            s = starts[b * self.batch_size:(b + 1) * self.batch_size]
+            s = index.start(idx[b * self.batch_size:(b + 1) * self.batch_size])
             x = torch.from_numpy(view[s])
             y = x if self.target == "reconstruct" else torch.from_numpy(view[s + 1])
             yield x, y
@@ -362,13 +380,13 @@ def _dataset_class():
 
             def __init__(self, ws: WindowSet, idx: np.ndarray, target: str) -> None:
                 self.scaled, self.size, self.target = ws.scaled, ws.size, target
-                self.starts = np.asarray(ws.starts)[idx]
+                self.index, self.idx = ws.index, idx
 
             def __len__(self) -> int:
-                return len(self.starts)
+                return len(self.idx)
 
             def __getitem__(self, i: int):
-                s = int(self.starts[i])
+                s = int(self.index.start(self.idx[i]))
                 x = torch.from_numpy(np.array(self.scaled[s:s + self.size]))
                 if self.target == "reconstruct":
                     return x, x
@@ -514,23 +532,17 @@ def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_g
     return seg, vehicles, sorted(dropped), rows_invalid
 
 
-def _train_runs(starts: np.ndarray, split: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Disjoint, ascending row ranges [begin, end) covered by the training windows (chunk by chunk)."""
-    begins, ends = [], []
-    for lo in range(0, starts.shape[0], _CHUNK_ROWS):
-        s = starts[lo:lo + _CHUNK_ROWS][split[lo:lo + _CHUNK_ROWS] == CODES["train"]]
-        if s.size == 0:
-            continue
-        new = np.flatnonzero(np.concatenate(([True], s[1:] > s[:-1] + size)))
-        begins.append(s[new])
-        ends.append(np.append(s[new[1:] - 1], s[-1]) + size)
-    if not begins:
+def _train_rows(index: WindowIndex, runs: WindowRuns) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint, ascending row ranges [begin, end) covered by the training windows, maximal (ranges
+    that touch are merged). A run never crosses a segment, so its rows are one range."""
+    train = runs.code == TRAIN
+    lo, hi = runs.lo[train], runs.hi[train]
+    if lo.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    b, e = np.concatenate(begins), np.concatenate(ends)
-    reach = np.maximum.accumulate(e)  # merge runs that touch across chunk borders
-    new = np.concatenate(([True], b[1:] > reach[:-1]))
-    idx = np.flatnonzero(new)
-    return b[idx], reach[np.append(idx[1:] - 1, len(b) - 1)]
+    b, e = index.start(lo), index.start(hi - 1) + index.size
+    reach = np.maximum.accumulate(e)
+    new = np.flatnonzero(np.concatenate(([True], b[1:] > reach[:-1])))
+    return b[new], reach[np.append(new[1:] - 1, len(b) - 1)]
 
 
 def _row_blocks(values: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> Iterator[np.ndarray]:
@@ -613,17 +625,13 @@ def build_window_set(
     else:
         seg, vehicles, dropped, rows_invalid = _segment_stream(table, features, max_gap, rows_hint)
 
-    starts = window_starts(seg.row0, seg.length, size, stride)
-    nxt = _has_next(seg.row0, seg.length, size, stride)
-    if split is None:
-        split_arr = np.full(starts.shape[0], ALL, dtype=np.int8)
-    else:
-        split_arr, nxt = assign_splits(starts, size, seg.row0, seg.length, seg.vehicle, len(vehicles), split, nxt)
+    index = WindowIndex.build(seg.row0, seg.length, size, stride)
+    runs = scoring_runs(index) if split is None else assign_splits(index, seg.vehicle, len(vehicles), split)
 
     if isinstance(scaler, str):
-        begins, ends = _train_runs(starts, split_arr, size)
+        begins, ends = _train_rows(index, runs)
         if begins.size == 0:
-            raise DtgError(f"no training windows: {starts.shape[0]} windows of size {size} from "
+            raise DtgError(f"no training windows: {index.n} windows of size {size} from "
                            f"{len(seg.length)} segments ({seg.rows} rows); lower --size, raise --max-gap or "
                            f"ingest more data", field="split")
         fitted = make_scaler(scaler).fit_chunks(_row_blocks(seg.values, begins, ends))
@@ -632,11 +640,12 @@ def build_window_set(
 
     params = {"features": list(features), "size": size, "stride": stride, "max_gap": max_gap,
               "split": None if split is None else split.to_dict(), "scaler": fitted.to_dict(),
-              "format_version": FORMAT_VERSION}
+              "format_version": _WINDOWS_VERSION}
     content = lake_fingerprint or _content_hash(seg.ts, seg.values, vehicles)
     stats = {"rows_invalid": rows_invalid, "rows_duplicate": seg.rows_duplicate, "vehicles_dropped": dropped}
-    return WindowSet(values=seg.values, ts=seg.ts, vehicles=vehicles, seg_row0=seg.row0, seg_len=seg.length,
-                     seg_vehicle=seg.vehicle, filled_rows=seg.filled_rows, starts=starts, split=split_arr,
-                     has_next=nxt, features=features, size=size, stride=stride, max_gap=max_gap, scaler=fitted,
-                     fingerprint=_fingerprint(params, content), lake_fingerprint=lake_fingerprint,
-                     split_spec=split, stats=stats)
+    ws = WindowSet(values=seg.values, ts=seg.ts, vehicles=vehicles, seg_row0=seg.row0, seg_len=seg.length,
+                   seg_vehicle=seg.vehicle, filled_rows=seg.filled_rows, runs=runs, features=features, size=size,
+                   stride=stride, max_gap=max_gap, scaler=fitted, fingerprint=_fingerprint(params, content),
+                   lake_fingerprint=lake_fingerprint, split_spec=split, stats=stats)
+    ws.__dict__["index"] = index
+    return ws

@@ -85,7 +85,8 @@ def test_same_seed_gives_the_same_set(lake, tmp_path):
     a = run("--lake", str(lake), "--out", str(tmp_path / "a"), "--split-by", "vehicle", "--seed", "3", "--json")
     b = run("--lake", str(lake), "--out", str(tmp_path / "b"), "--split-by", "vehicle", "--seed", "3", "--json")
     assert json.loads(a.stdout) | {"out": ""} == json.loads(b.stdout) | {"out": ""}
-    assert np.array_equal(np.load(tmp_path / "a" / "split.npy"), np.load(tmp_path / "b" / "split.npy"))
+    assert np.array_equal(np.load(tmp_path / "a" / "runs.npy"), np.load(tmp_path / "b" / "runs.npy"))
+    assert np.array_equal(WindowSet.load(tmp_path / "a").split, WindowSet.load(tmp_path / "b").split)
 
 
 def test_human_summary_goes_to_stdout_and_logs_to_stderr(lake, tmp_path):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dtg.errors import DtgError
-from dtg.splits import PURGED, SplitSpec, assign_splits, vehicle_blocks, vehicle_counts
-from dtg.windowing import has_next, window_counts, window_starts
+from dtg.splits import PURGED, SplitSpec, assign_splits, ranges, time_bounds, vehicle_blocks, vehicle_counts, vehicle_rows
+from dtg.windowing import WindowIndex, window_counts, window_starts
 
 fractions_st = st.sampled_from([(0.7, 0.15, 0.15), (0.5, 0.5), (0.8, 0.0, 0.2), (0.34, 0.33, 0.33), (1.0,)])
 # per vehicle, a list of segment lengths
@@ -28,9 +28,61 @@ def run(fleet, size, stride, spec):
     counts = window_counts(lengths, size, stride)
     starts = window_starts(row0, lengths, size, stride)
     wveh = np.repeat(vehicle, counts)
-    split, nxt = assign_splits(starts, size, row0, lengths, vehicle, len(fleet), spec,
-                               has_next(row0, lengths, size, stride))
-    return starts, wveh, split, nxt, int(lengths.sum())
+    runs = assign_splits(WindowIndex.build(row0, lengths, size, stride), vehicle, len(fleet), spec)
+    assert runs.n == len(starts)
+    return starts, wveh, runs.split(), runs.has_next(), int(lengths.sum())
+
+
+def dense_reference(starts, size, row0, lengths, vehicle, n_vehicles, spec, stride):
+    """Split and has_next computed window by window (dtg's implementation before split runs)."""
+    counts = window_counts(lengths, size, stride)
+    nxt = np.ones(len(starts), dtype=bool)
+    flush = (counts > 0) & ((lengths - size) % stride == 0)
+    nxt[(np.cumsum(counts) - 1)[flush]] = False
+    first, end = vehicle_rows(row0, lengths, vehicle, n_vehicles)
+    split = np.empty(len(starts), dtype=np.int8)
+    if spec.by == "vehicle":
+        blocks = vehicle_blocks(n_vehicles, spec)
+        w0, w1 = np.searchsorted(starts, first), np.searchsorted(starts, end)
+        for v in range(n_vehicles):
+            split[w0[v]:w1[v]] = blocks[v]
+        return split, nxt
+    bounds = time_bounds(first, end, spec)
+    edges = np.searchsorted(starts, np.concatenate([first[:, None], bounds, end[:, None]], axis=1))
+    purge_lo = np.searchsorted(starts, np.maximum(bounds - size + 1, first[:, None]))
+    for v in range(n_vehicles):
+        for k in range(3):
+            split[edges[v, k]:edges[v, k + 1]] = k
+        for k in range(2):
+            split[purge_lo[v, k]:edges[v, k + 1]] = PURGED
+            nxt[purge_lo[v, k]:edges[v, k + 1]] = False
+    for r in (bounds - size).ravel()[(bounds - size).ravel() >= np.repeat(first, 2)]:
+        nxt[starts == r] = False
+    return split, nxt
+
+
+@settings(max_examples=100, deadline=None)
+@given(fleet=fleet_st, size=st.integers(1, 20), stride=st.integers(1, 5), fractions=fractions_st,
+       by=st.sampled_from(["time", "vehicle"]), seed=st.integers(0, 5))
+def test_split_runs_expand_to_the_window_by_window_reference(fleet, size, stride, fractions, by, seed):
+    spec = SplitSpec(fractions, by, seed)
+    row0, lengths, vehicle = layout(fleet)
+    starts, _, split, nxt, _ = run(fleet, size, stride, spec)
+    want_split, want_nxt = dense_reference(starts, size, row0, lengths, vehicle, len(fleet), spec, stride)
+    assert np.array_equal(split, want_split) and np.array_equal(nxt, want_nxt)
+    runs = assign_splits(WindowIndex.build(row0, lengths, size, stride), vehicle, len(fleet), spec)
+    assert len(runs.lo) <= 2 * len(lengths) + 8 * len(fleet) + 1  # O(segments + vehicles), not O(windows)
+    for code in (0, 1, 2, PURGED):
+        assert np.array_equal(runs.select(runs.code == code), np.flatnonzero(split == code))
+
+
+@settings(max_examples=100, deadline=None)
+@given(bounds=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 6)), max_size=6))
+def test_ranges_concatenates_aranges(bounds):
+    lo = np.array([a for a, _ in bounds], dtype=np.int64)
+    hi = lo + np.array([d for _, d in bounds], dtype=np.int64)
+    want = [x for a, b in zip(lo, hi) for x in range(a, b)]
+    assert ranges(lo, hi).tolist() == want
 
 
 def owners(starts, split, size, rows, span):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dtg.windowing import gather, has_next, window_counts, window_segments, window_starts, window_view
+from dtg.windowing import WindowIndex, gather, window_counts, window_segments, window_starts, window_view
 
 lengths_st = st.lists(st.integers(0, 60), min_size=0, max_size=8)
 
@@ -48,8 +48,24 @@ def test_has_next_is_true_exactly_when_the_shifted_window_fits_the_segment(lengt
     row0, lens = layout(lengths)
     starts = window_starts(row0, lens, size, stride)
     seg = window_segments(lens, size, stride)
-    nxt = has_next(row0, lens, size, stride)
+    nxt = np.ones(len(starts), dtype=bool)
+    nxt[WindowIndex.build(row0, lens, size, stride).last_without_next()] = False
     assert np.array_equal(nxt, starts + 1 + size <= row0[seg] + lens[seg])
+
+
+@settings(max_examples=100, deadline=None)
+@given(lengths=lengths_st, size=st.integers(1, 25), stride=st.integers(1, 7), gap=st.integers(0, 3))
+def test_window_index_maps_numbers_to_starts_and_rows_to_counts(lengths, size, stride, gap):
+    lens = np.asarray(lengths, dtype=np.int64)
+    row0 = np.concatenate(([0], np.cumsum(lens + gap)[:-1])).astype(np.int64) if len(lens) else lens
+    starts = window_starts(row0, lens, size, stride)
+    index = WindowIndex.build(row0, lens, size, stride)
+    assert index.n == len(starts)
+    assert np.array_equal(index.starts(), starts)
+    assert np.array_equal(index.start(np.arange(index.n)), starts)
+    assert np.array_equal(index.segment_of(np.arange(index.n)), window_segments(lens, size, stride))
+    rows = np.arange(-2, int((row0 + lens).max(initial=0)) + 3)
+    assert np.array_equal(index.before(rows), np.searchsorted(starts, rows))
 
 
 @settings(max_examples=60, deadline=None)

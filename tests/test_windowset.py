@@ -240,8 +240,8 @@ def test_loading_a_missing_or_damaged_set_is_a_clear_error(tmp_path):
         WindowSet.load(tmp_path / "nothing")
     ws = build_window_set(make_table([[(30, 2)]]), size=5, split=SplitSpec())
     ws.save(tmp_path / "set")
-    (tmp_path / "set" / "starts.npy").write_bytes(b"garbage")
-    with pytest.raises(DtgError, match="starts.npy"):
+    (tmp_path / "set" / "runs.npy").write_bytes(b"garbage")
+    with pytest.raises(DtgError, match="runs.npy"):
         WindowSet.load(tmp_path / "set")
 
 
@@ -314,6 +314,11 @@ def test_windows_are_not_materialised():
     held = sum(a.nbytes for a in arrays)
     assert ws.n_windows > 4000
     assert held < 3 * ws.values.nbytes  # an (n, 20, F) copy would be about 20x
+    # nothing per window either: building and batching keep only the segment table and split runs
+    for _ in ws.batches("train", "next", batch_size=512):
+        pass
+    per_window = {"starts", "split", "has_next"} & set(vars(ws))
+    assert not per_window and len(ws.runs.lo) < 10 and len(ws.seg_len) == 1
 
 
 @pytest.mark.parametrize("kw,field", [({"size": 0}, "size"), ({"stride": 0}, "stride"), ({"max_gap": 0}, "max_gap"),
