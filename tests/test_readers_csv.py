@@ -253,3 +253,21 @@ def test_blank_lines_before_the_header_and_at_the_end_are_not_rows():
 def test_a_line_of_empty_cells_is_a_row_with_a_bad_timestamp():
     r = parse("time,speed\n2024-05-13 08:00:00,1\n,\n")
     assert r.rows_read == 2 and [(x["row"], x["reason"]) for x in r.rejects.to_pylist()] == [(3, "bad_timestamp")]
+
+
+@pytest.mark.parametrize("ids, expected", [
+    (["v1", "v1", "w2"], ["v1", "v1", "w2"]),  # nothing to trim: the column is kept as parsed
+    ([" v1 ", "v1", "   "], ["v1", "v1", None]),  # blanks around ids go, a blank id is missing
+])
+def test_vehicle_ids_are_trimmed_and_blank_ones_are_missing(ids, expected):
+    text = "vehicle_id,time\n" + "".join(f"{v},2024-05-13 08:00:0{i}\n" for i, v in enumerate(ids))
+    assert parse(text).table.column("vehicle_id").to_pylist() == expected
+
+
+def test_whole_numbers_written_with_decimals_are_valid_brake_and_status_codes():
+    r = parse("time,brake,status\n2024-05-13 08:00:00,1.0,12.0\n2024-05-13 08:00:01,0,0\n"
+              "2024-05-13 08:00:02,,3\n")
+    assert r.rejects.num_rows == 0
+    assert r.table.column("brake").to_pylist() == [1, 0, None]
+    assert r.table.column("status").to_pylist() == [12, 0, 3]
+    assert r.table.schema.field("brake").type == pa.int8()

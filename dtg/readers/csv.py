@@ -238,6 +238,8 @@ def _trimmed(col: pa.Array) -> pa.Array:
     codes = pc.dictionary_encode(col)
     values = pc.utf8_trim_whitespace(codes.dictionary)
     values = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+    if values.equals(codes.dictionary):  # nothing to trim (the usual case): no copy of the column
+        return col
     return pc.take(values, codes.indices)
 
 
@@ -338,10 +340,13 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         if canon in INT_COLUMNS:
             f = pc.fill_null(values, 0).to_numpy(zero_copy_only=False)
             col = schema.BY_NAME[canon]
+            whole = np.round(f)
             with np.errstate(invalid="ignore"):
-                rs.fail(np.asarray((f != np.round(f)) | (f < col.lo) | (f > col.hi)), f"{canon}_out_of_range")
-            values = pa.array(np.where(np.isfinite(f), np.round(np.clip(f, col.lo, col.hi)), 0),
-                              mask=np.asarray(values.is_null().to_numpy(zero_copy_only=False)))
+                bad_int = np.asarray((f != whole) | (f < col.lo) | (f > col.hi))
+            if bad_int.any():  # else every value is a whole number in range: `canonical` casts it as is
+                rs.fail(bad_int, f"{canon}_out_of_range")
+                values = pa.array(np.where(np.isfinite(f), np.clip(whole, col.lo, col.hi), 0),
+                                  mask=np.asarray(values.is_null().to_numpy(zero_copy_only=False)))
         out[canon] = values
     for canon in ("vehicle_id", "driver_code", "vehicle_type"):
         if canon in by_canon:
