@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from dtg import atomic, schema
 from dtg.errors import DtgError
+from dtg.readers.base import per_hour
 
 _SAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 MAX_KEY_BYTES = 200
@@ -90,7 +91,15 @@ class Partition:
 
 
 def local_dates(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """The Korean local date of each timestamp, as numpy datetime64[D]."""
+    """The Korean local date of each timestamp, as numpy datetime64[D] (time zone looked up per hour)."""
+    if ts.null_count == 0:
+        utc = ts.cast(pa.int64())
+        utc = (utc.combine_chunks() if isinstance(utc, pa.ChunkedArray) else utc).to_numpy()
+
+        def wall_clock(ms: np.ndarray) -> np.ndarray:
+            return pc.local_timestamp(pa.array(ms, schema.TS_TYPE)).cast(pa.int64()).to_numpy()
+
+        return (per_hour(utc, wall_clock) // 86_400_000).astype("datetime64[D]")
     local = pc.local_timestamp(ts.cast(schema.TS_TYPE))
     return local.to_numpy().astype("datetime64[D]") if isinstance(local, pa.Array) else \
         local.combine_chunks().to_numpy().astype("datetime64[D]")
@@ -279,6 +288,8 @@ class Lake:
         # Rows grouped by vehicle-day, by ts inside a group, earlier rows first among equal keys. Logs are
         # usually in time order already: one stable integer sort on the group key, lexsort only if not.
         key = vidx * (int(day_num.max() - day_num.min()) + 1) + (day_num - day_num.min())
+        if key.max() < 2**31:
+            key = key.astype(np.int32)  # sorts 4x faster than int64
         order = np.argsort(key, kind="stable")
         k_o, t_o = key[order], ts[order]
         same = k_o[1:] == k_o[:-1]

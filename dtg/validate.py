@@ -53,6 +53,15 @@ def _all_within(col: pa.ChunkedArray, lo: float, hi: float) -> bool:
     return lo <= mm["min"].as_py() and mm["max"].as_py() <= hi
 
 
+def _may_be_zero(col: pa.ChunkedArray) -> bool:
+    """False if no value of the column can be 0 (0 outside its min..max): no (0, 0) fix to look for."""
+    if col.null_count == len(col):
+        return False
+    mm = pc.min_max(col)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    return lo is not None and lo <= 0 <= hi
+
+
 def outside_korea(table: pa.Table) -> np.ndarray:
     """Rows with a valid position on Earth but outside `schema.KOREA_BBOX` (kept, reported as a warning)."""
     if table.num_rows == 0:
@@ -85,12 +94,13 @@ def reasons(table: pa.Table) -> Reasons:
         with np.errstate(invalid="ignore"):
             fail(~null & np.isnan(vals), f"bad_number:{name}")
             fail(~null & ((vals < col.lo) | (vals > col.hi)), f"{name}_out_of_range")
-    lat, lat_null = _np(table, "lat")
-    lon, lon_null = _np(table, "lon")
-    fail(~lat_null & ~lon_null & (lat == 0) & (lon == 0), "gps_no_fix")
+    if _may_be_zero(table.column("lat")) and _may_be_zero(table.column("lon")):
+        lat, lat_null = _np(table, "lat")
+        lon, lon_null = _np(table, "lon")
+        fail(~lat_null & ~lon_null & (lat == 0) & (lon == 0), "gps_no_fix")
 
     vidx = pc.dictionary_encode(pc.fill_null(table.column("vehicle_id"), "")).combine_chunks().indices
-    vidx = vidx.to_numpy(zero_copy_only=False).astype(np.int64)
+    vidx = vidx.to_numpy(zero_copy_only=False)  # int32: sorts faster than int64
     ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64)
     pos = np.arange(n)
 

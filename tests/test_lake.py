@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 
 from dtg import schema
 from dtg.errors import DtgError
-from dtg.lake import Lake, partition_key, vehicle_id_of
+from dtg.lake import DIGEST_ALGO, Lake, local_dates, partition_key, table_digest, vehicle_id_of
 from dtg.readers.base import canonical
 
 KST = ZoneInfo("Asia/Seoul")
@@ -219,8 +221,6 @@ def _digest_table() -> pa.Table:
 
 
 def test_table_digest_is_pinned_to_its_algo_version_and_ignores_chunking():
-    from dtg.lake import DIGEST_ALGO, table_digest
-
     t = _digest_table()
     # Cached `_digest.json` files of this DIGEST_ALGO stay valid only while this value holds.
     assert DIGEST_ALGO == "blake2b-256/2"
@@ -267,3 +267,13 @@ def test_parts_use_lz4_with_delta_encoded_time_and_row_numbers(tmp_path):
     for name in ("ts", "source_row"):
         assert "DELTA_BINARY_PACKED" in cols[name].encodings
     assert "RLE_DICTIONARY" in cols["speed"].encodings
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(-1_000_000_000_000, 2_500_000_000_000),
+       steps=st.lists(st.integers(0, 600_000), min_size=1, max_size=300))
+def test_local_dates_equal_arrows_per_row_local_dates(start, steps):
+    ts = pa.array(start + np.cumsum(np.array(steps, dtype=np.int64)), schema.TS_TYPE)
+    expected = pc.local_timestamp(ts).to_numpy().astype("datetime64[D]")
+    assert (local_dates(ts) == expected).all()
+    assert (local_dates(pa.chunked_array([ts.slice(0, 1), ts.slice(1)])) == expected).all()

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -16,6 +18,7 @@ from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import csv as csv_reader
 from dtg.readers import read_source
+from dtg.readers.base import assume_tz
 
 KST = ZoneInfo("Asia/Seoul")
 
@@ -271,3 +274,29 @@ def test_whole_numbers_written_with_decimals_are_valid_brake_and_status_codes():
     assert r.table.column("brake").to_pylist() == [1, 0, None]
     assert r.table.column("status").to_pylist() == [12, 0, 3]
     assert r.table.schema.field("brake").type == pa.int8()
+
+
+ZONES = ["Asia/Seoul", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(zone=st.sampled_from(ZONES), start=st.integers(-2_000_000_000_000, 2_500_000_000_000),
+       steps=st.lists(st.integers(0, 600_000), min_size=1, max_size=400), nulls=st.sets(st.integers(0, 399)))
+def test_per_hour_time_zone_conversion_equals_arrows_per_row_one(zone, start, steps, nulls):
+    ms = start + np.cumsum(np.array(steps, dtype=np.int64))
+    mask = np.array([i in nulls for i in range(len(ms))])
+    naive = pa.array(ms, pa.timestamp("ms"), mask=mask)
+    expected = pc.assume_timezone(naive, timezone=zone, ambiguous="earliest", nonexistent="earliest")
+    assert assume_tz(naive, zone).equals(expected)
+
+
+@pytest.mark.parametrize("zone, local", [
+    ("Europe/Berlin", "2024-03-31 01:00:00"),  # clocks go forward at 02:00: an hour that does not exist
+    ("Europe/Berlin", "2024-10-27 01:00:00"),  # clocks go back at 03:00: an hour that happens twice
+    ("Australia/Lord_Howe", "2024-04-07 01:00:00"),  # a half-hour step
+])
+def test_per_hour_conversion_across_a_transition_second_by_second(zone, local):
+    t0 = int(dt.datetime.fromisoformat(local).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
+    naive = pa.array(t0 + np.arange(0, 3 * 3_600_000, 1000, dtype=np.int64), pa.timestamp("ms"))
+    expected = pc.assume_timezone(naive, timezone=zone, ambiguous="earliest", nonexistent="earliest")
+    assert assume_tz(naive, zone).equals(expected)

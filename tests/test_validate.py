@@ -74,6 +74,16 @@ def test_gps_zero_zero_is_no_fix():
     assert reasons_of(table(3, lat=[37.5, 0.0, 0.0], lon=[127.0, 0.0, 127.0])) == [(3, "gps_no_fix")]
 
 
+@pytest.mark.parametrize("lat, lon, expected", [
+    ([float("nan"), 0.0, -0.0, None], [0.0, 0.0, 0.0, 0.0], [(2, "bad_number:lat"), (3, "gps_no_fix"),
+                                                            (4, "gps_no_fix")]),
+    ([37.5, 0.0, -0.0, 12.0], [127.0, 10.0, 5.0, 0.0], []),  # lat 0 or lon 0 alone is a position
+    ([-10.0, 10.0, 37.5, 37.5], [0.0, 0.0, 127.0, 127.0], []),  # 0 within the range, never taken
+])
+def test_a_no_fix_needs_both_coordinates_exactly_zero(lat, lon, expected):
+    assert reasons_of(table(4, lat=lat, lon=lon)) == expected
+
+
 def test_missing_timestamp_and_vehicle_are_rejected():
     t = table(3)
     t = t.set_column(1, "ts", pa.array([T0, None, T0 + dt.timedelta(seconds=2)], schema.TS_TYPE))

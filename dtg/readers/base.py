@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -158,3 +159,51 @@ def canonical(table: pa.Table) -> pa.Table:
     for name in missing:
         table = table.append_column(name, pa.nulls(table.num_rows, schema.BY_NAME[name].type))
     return schema.conform(table)
+
+
+HOUR_MS = 3_600_000
+
+
+def per_hour(ms: np.ndarray, exact: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`exact(ms)` for int64 epoch-ms values, computed once per hour of their range instead of per row.
+
+    `exact` maps ms to ms (a time-zone offset applied, a local date) and must be a shift that is constant
+    between time-zone transitions. Hours whose first and last millisecond are shifted alike hold no
+    transition, so every value in them shifts alike; values in other hours (a transition inside) and
+    ranges of more hours than a sixteenth of the values get `exact` itself.
+    """
+    if len(ms) == 0:
+        return exact(ms)
+    h0, h1 = int(ms.min()) // HOUR_MS, int(ms.max()) // HOUR_MS
+    if h1 - h0 + 1 > max(64, len(ms) // 16):
+        return exact(ms)
+    first = np.arange(h0, h1 + 1, dtype=np.int64) * HOUR_MS
+    shift = exact(first) - first
+    steady = exact(first + HOUR_MS - 1) - (first + HOUR_MS - 1) == shift
+    hour = ms // HOUR_MS - h0
+    out = ms + shift[hour]
+    if not steady.all():
+        rows = np.flatnonzero(~steady[hour])
+        out[rows] = exact(ms[rows])
+    return out
+
+
+def assume_tz(naive: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
+    """`pc.assume_timezone(naive, tz)` with ambiguous and nonexistent local times taken as the earliest,
+    for a timestamp[ms] array: the time-zone database is consulted once per hour (`per_hour`), not per row."""
+    import pyarrow.compute as pc
+
+    if isinstance(naive, pa.ChunkedArray):
+        naive = naive.combine_chunks()
+    if naive.null_count == len(naive):
+        return pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+
+    def exact(ms: np.ndarray) -> np.ndarray:
+        out = pc.assume_timezone(pa.array(ms, pa.timestamp("ms")), timezone=tz, ambiguous="earliest",
+                                 nonexistent="earliest")
+        return out.cast(pa.int64()).to_numpy()
+
+    valid = np.asarray(naive.is_valid().to_numpy(zero_copy_only=False)) if naive.null_count else None
+    ms = naive.cast(pa.int64())
+    ms = (pc.fill_null(ms, pc.min(ms)) if naive.null_count else ms).to_numpy()
+    return pa.array(per_hour(ms, exact), pa.timestamp("ms", tz=tz), mask=None if valid is None else ~valid)

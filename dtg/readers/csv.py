@@ -25,7 +25,8 @@ import pyarrow.csv as pcsv
 from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import encoding as enc
-from dtg.readers.base import RawLines, Reasons, ReadResult, canonical, display_name, line_bounds, rejects_table
+from dtg.readers.base import (RawLines, Reasons, ReadResult, assume_tz, canonical, display_name, line_bounds,
+                              rejects_table)
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "vehicle_id": ("vehicle", "vehicleid", "vehicle_no", "car_id", "carid", "device_id", "deviceid", "plate",
@@ -324,7 +325,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     ts_col = raw_table.column(by_canon["ts"]).combine_chunks()
     if pa.types.is_timestamp(ts_col.type):
         ok = np.asarray(ts_col.is_valid().to_numpy(zero_copy_only=False))
-        ts = pc.assume_timezone(ts_col, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+        ts = assume_tz(ts_col, tz)
     else:
         ts, ok = parse_timestamps(ts_col, tz)
     rs.fail(~ok, "bad_timestamp")

@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 from dtg import schema
 from dtg.errors import DtgError
 from dtg.readers import encoding as enc
-from dtg.readers.base import RawLines, Reasons, ReadResult, display_name, line_bounds, rejects_table
+from dtg.readers.base import (RawLines, Reasons, ReadResult, assume_tz, display_name, line_bounds,
+                              rejects_table)
 
 HEADER_FIELDS: tuple[tuple[str, int], ...] = (
     ("model", 20),         # 운행기록장치 모델명
@@ -167,7 +168,7 @@ def localize(naive_ms: np.ndarray, tz: str) -> pa.Array:
     """Naive local epoch ms (wall-clock time in `tz`) -> canonical timestamp array."""
     naive = pa.array(naive_ms, pa.timestamp("ms"))
     try:
-        aware = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+        aware = assume_tz(naive, tz)
     except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError) as exc:
         raise DtgError(f"unknown time zone '{tz}': {exc}", field="tz") from None
     return aware.cast(schema.TS_TYPE)

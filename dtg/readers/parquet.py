@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from dtg import schema
 from dtg.errors import DtgError
-from dtg.readers.base import ReadResult, canonical, display_name, empty_rejects
+from dtg.readers.base import ReadResult, assume_tz, canonical, display_name, empty_rejects
 
 
 def read(path: str | Path, tz: str = schema.TZ, vehicle: str | None = None) -> ReadResult:
@@ -32,7 +32,7 @@ def read(path: str | Path, tz: str = schema.TZ, vehicle: str | None = None) -> R
     try:
         if pa.types.is_timestamp(ts.type):
             if ts.type.tz is None:
-                ts = pc.assume_timezone(ts, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+                ts = assume_tz(ts, tz)
             ts = ts.cast(schema.TS_TYPE)
         else:
             from dtg.readers.csv import parse_timestamps
