@@ -11,7 +11,6 @@ Timestamps without a zone are local time in `tz` (Asia/Seoul by default).
 from __future__ import annotations
 
 import csv as pycsv
-import io
 import json
 import re
 from pathlib import Path
@@ -280,7 +279,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     def read(types: dict[str, pa.DataType]) -> pa.Table:
         invalid.clear()
         return pcsv.read_csv(
-            io.BytesIO(utf8),
+            pa.BufferReader(utf8),  # zero-copy: through a BytesIO pyarrow parsed the 172 MB benchmark file 40% slower
             read_options=pcsv.ReadOptions(skip_rows=header_line - 1),
             parse_options=pcsv.ParseOptions(delimiter=delim, invalid_row_handler=on_invalid,
                                             ignore_empty_lines=False),
