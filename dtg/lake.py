@@ -40,15 +40,17 @@ WRITERS = min(8, os.cpu_count() or 1)
 """Vehicle-days are independent: read and written in parallel (Parquet and fsync release the GIL)."""
 MIN_RUN = 64
 """Rows per run, on average, below which `_rows` copies a part's rows instead of slicing them."""
-_DELTA = ("ts", "source_row")
-"""Increasing integers: delta-encoded (a few bits a row) instead of dictionary pages that overflow."""
+_ENCODINGS = {"ts": "DELTA_BINARY_PACKED", "source_row": "DELTA_BINARY_PACKED",
+              "lat": "BYTE_STREAM_SPLIT", "lon": "BYTE_STREAM_SPLIT"}
+"""Columns whose distinct values overflow a dictionary page: increasing integers as deltas (a few bits a
+row), GPS coordinates with their bytes split into streams that compress well."""
 PARQUET_OPTIONS = {
-    # LZ4 over dictionary pages (repeating speeds, ids) and deltas: for 2M benchmark rows in 83 parts,
-    # 15 MB, written in 0.65 s and read in 0.24 s, against zstd's 27 MB / 0.78 s / 0.29 s with dictionary
-    # pages for ts too, and zstd+deltas' 14 MB / 0.71 s / 0.30 s (docs/benchmarks.md, Ingest).
+    # LZ4 over dictionary pages (repeating speeds, ids) and `_ENCODINGS`: the 2M benchmark rows take 13 MB
+    # against 27 MB for zstd with dictionary pages for every column, and less time to write and to read;
+    # zstd with the same encodings saves 1 MB more but is slower both ways (docs/benchmarks.md, Ingest).
     "compression": "lz4",
-    "use_dictionary": [c for c in schema.NAMES if c not in _DELTA],
-    "column_encoding": {c: "DELTA_BINARY_PACKED" for c in _DELTA},
+    "use_dictionary": [c for c in schema.NAMES if c not in _ENCODINGS],
+    "column_encoding": _ENCODINGS,
     "write_statistics": ["vehicle_id", "ts"],  # what readers filter on; the rest only costs write time
 }
 

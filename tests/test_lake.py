@@ -258,7 +258,7 @@ def test_parts_of_blocked_or_scattered_rows_hold_the_same_content(tmp_path, bloc
     assert lake.fingerprint() == ref.fingerprint()
 
 
-def test_parts_use_lz4_with_delta_encoded_time_and_row_numbers(tmp_path):
+def test_parts_use_lz4_dictionaries_deltas_and_split_coordinates(tmp_path):
     lake = Lake(tmp_path)
     lake.write(rows("v", range(100)))
     meta = pq.ParquetFile(lake.partitions()[0].files[0]).metadata.row_group(0)
@@ -266,6 +266,8 @@ def test_parts_use_lz4_with_delta_encoded_time_and_row_numbers(tmp_path):
     assert {c.compression for c in cols.values()} == {"LZ4"}
     for name in ("ts", "source_row"):
         assert "DELTA_BINARY_PACKED" in cols[name].encodings
+    for name in ("lat", "lon"):
+        assert "BYTE_STREAM_SPLIT" in cols[name].encodings
     assert "RLE_DICTIONARY" in cols["speed"].encodings
 
 
