@@ -102,6 +102,16 @@ class MinMaxScaler(_Scaler):
         self._set(lo, hi)
         return self
 
+    def fit_extrema(self, lo: np.ndarray, hi: np.ndarray, n_samples: int) -> "MinMaxScaler":
+        """Learn from column-wise minima and maxima (k, F) already taken over `n_samples` rows (e.g.
+        per block while the rows were written): the same result as `fit` on those rows; returns self."""
+        lo, hi = np.asarray(lo), np.asarray(hi)
+        self._reset()
+        self.n_features_in_ = lo.shape[1]
+        self.n_samples_seen_ = int(n_samples)
+        self._set(lo.min(axis=0).astype(np.float64), hi.max(axis=0).astype(np.float64))
+        return self
+
     def _set(self, lo: np.ndarray, hi: np.ndarray) -> None:
         a, b = self.feature_range
         self.data_min_, self.data_max_ = lo, hi

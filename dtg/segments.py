@@ -23,7 +23,9 @@ from dtg.errors import DtgError
 
 MS_PER_S = 1000
 _CHUNK = 1 << 20
-_BLOCK = 1 << 14  # rows per block when interleaving columns (keeps the output block in cache)
+_STEP_CHUNK = 1 << 16  # timestamps per chunk when looking for irregular steps (temporaries stay in cache)
+BLOCK = 1 << 14  # rows per block when interleaving columns (keeps the output block in cache)
+_FOLD = 256  # rows folded into one line for the per-block min/max (long vectorised inner loops)
 
 
 class UnsortedError(ValueError):
@@ -36,6 +38,8 @@ class Segmented:
 
     `values` holds the filled rows too; `filled_rows` (sorted) says which rows were interpolated.
     Segment `i` covers rows `row0[i] : row0[i] + length[i]` and belongs to vehicle `vehicle[i]`.
+    `extrema` (None when rows were filled): column-wise min and max of row blocks of `values`, taken
+    while each block was written (a NaN or inf shows there; a min-max scaler fits from them).
     """
 
     values: np.ndarray  # (rows, F) float32
@@ -45,6 +49,7 @@ class Segmented:
     vehicle: np.ndarray  # (S,) int32
     filled_rows: np.ndarray  # (k,) int64, sorted
     rows_duplicate: int
+    extrema: "BlockExtrema | None" = None
 
     @property
     def rows(self) -> int:
@@ -63,6 +68,56 @@ class Segmented:
         mask = np.zeros(self.rows, dtype=bool)
         mask[self.filled_rows] = True
         return mask
+
+
+@dataclass(frozen=True)
+class BlockExtrema:
+    """Column-wise min and max of consecutive row blocks: block k is rows `row0[k] : row0[k + 1]`
+    (the last one ends at `rows`)."""
+
+    row0: np.ndarray  # (B,) int64, ascending, row0[0] == 0
+    lo: np.ndarray  # (B, F)
+    hi: np.ndarray  # (B, F)
+    rows: int
+
+    @classmethod
+    def empty(cls, n_features: int) -> "BlockExtrema":
+        return cls(np.zeros(0, np.int64), np.empty((0, n_features), np.float32), np.empty((0, n_features), np.float32), 0)
+
+    def finite(self) -> bool:
+        """No NaN or infinite value in any block."""
+        return bool(np.isfinite(self.lo).all() and np.isfinite(self.hi).all())
+
+    def shifted(self, rows: int) -> "BlockExtrema":
+        """The same blocks, `rows` further down (for appending sets of rows)."""
+        return BlockExtrema(self.row0 + rows, self.lo, self.hi, self.rows + rows)
+
+    @staticmethod
+    def concat(parts: Sequence["BlockExtrema"], n_features: int) -> "BlockExtrema":
+        """Blocks of row sets laid one after the other (each part already `shifted` to its place)."""
+        if not parts:
+            return BlockExtrema.empty(n_features)
+        return BlockExtrema(np.concatenate([p.row0 for p in parts]), np.concatenate([p.lo for p in parts]),
+                            np.concatenate([p.hi for p in parts]), parts[-1].rows)
+
+    def cover(self, begins: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For disjoint ascending row ranges [begin, end): the (k, F) min and max of the k blocks that lie
+        inside a range, and the ranges of the rows left over (parts of blocks, to be read row by row)."""
+        begins, ends = np.asarray(begins, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        bend = np.append(self.row0[1:], np.int64(self.rows))
+        first = np.searchsorted(self.row0, begins, side="left")  # first block starting at or after begin
+        last = np.searchsorted(bend, ends, side="right")  # the blocks before it end at or before end
+        whole = last > first
+        delta = np.zeros(len(self.row0) + 1, dtype=np.int64)
+        np.add.at(delta, first[whole], 1)
+        np.add.at(delta, last[whole], -1)
+        inside = np.cumsum(delta)[:-1] > 0
+        head_end = np.where(whole, self.row0[np.minimum(first, len(self.row0) - 1)], ends)
+        tail_begin = np.where(whole, bend[np.maximum(last - 1, 0)], ends)
+        rest_b = np.stack([begins, tail_begin], axis=1).ravel()
+        rest_e = np.stack([head_end, ends], axis=1).ravel()
+        keep = rest_e > rest_b
+        return self.lo[inside], self.hi[inside], rest_b[keep], rest_e[keep]
 
 
 def is_grouped_and_sorted(codes: np.ndarray, ts: np.ndarray) -> bool:
@@ -103,7 +158,7 @@ def segment_runs(vstart: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarra
     n, n_features = ts.shape[0], len(columns)
     if n == 0:
         return Segmented(np.empty((0, n_features), np.float32), ts, np.empty(0, np.int64), np.empty(0, np.int64),
-                         np.empty(0, np.int32), np.empty(0, np.int64), 0)
+                         np.empty(0, np.int32), np.empty(0, np.int64), 0, BlockExtrema.empty(n_features))
 
     # rows i >= 1 whose step from row i-1 is not ~1 s, and that do not start a vehicle
     irr = _irregular_steps(ts)
@@ -117,7 +172,8 @@ def segment_runs(vstart: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarra
         keep[dup] = False
         vstart = vstart - np.searchsorted(dup, vstart)
         seg = segment_runs(vstart, ts[keep], [np.asarray(c)[keep] for c in columns], hold, max_gap)
-        return Segmented(seg.values, seg.ts, seg.row0, seg.length, seg.vehicle, seg.filled_rows, int(dup.size))
+        return Segmented(seg.values, seg.ts, seg.row0, seg.length, seg.vehicle, seg.filled_rows, int(dup.size),
+                         seg.extrema)
 
     step = (dd + MS_PER_S // 2) // MS_PER_S  # >= 2 here
     fill_at = irr[step <= max_gap]  # rows with a filled gap just before them
@@ -131,8 +187,7 @@ def segment_runs(vstart: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarra
 
     values = np.empty((rows, n_features), dtype=np.float32)
     if not n_fill.size:
-        _interleave(values, columns)
-        return Segmented(values, ts, row0, length, vehicle, np.empty(0, np.int64), 0)
+        return Segmented(values, ts, row0, length, vehicle, np.empty(0, np.int64), 0, _interleave(values, columns))
 
     ts_out = np.empty(rows, dtype=np.int64)
     for lo in range(0, n, _CHUNK):  # scatter the real rows, a chunk at a time
@@ -156,14 +211,20 @@ def segment_runs(vstart: np.ndarray, ts: np.ndarray, columns: Sequence[np.ndarra
 
 
 def _irregular_steps(ts: np.ndarray) -> np.ndarray:
-    """Rows i >= 1 with ts[i] - ts[i-1] outside [500, 1500) ms, found chunk by chunk."""
-    out = []
+    """Rows i >= 1 with ts[i] - ts[i-1] outside [500, 1500) ms, found chunk by chunk.
+
+    One unsigned comparison per step: d - 500 as uint64 is >= 1000 exactly when d is outside the range.
+    """
+    out = [np.empty(0, np.int64)]
     n = ts.shape[0]
-    for lo in range(1, n, _CHUNK):
-        hi = min(n, lo + _CHUNK)
-        d = ts[lo:hi] - ts[lo - 1:hi - 1]
-        out.append(np.flatnonzero((d < MS_PER_S // 2) | (d >= MS_PER_S + MS_PER_S // 2)) + lo)
-    return np.concatenate(out) if out else np.empty(0, np.int64)
+    d = np.empty(min(n, _STEP_CHUNK), dtype=np.int64)
+    for lo in range(1, n, _STEP_CHUNK):
+        hi = min(n, lo + _STEP_CHUNK)
+        step = d[:hi - lo]
+        np.subtract(ts[lo:hi], ts[lo - 1:hi - 1], out=step)
+        step -= MS_PER_S // 2
+        out.append(np.flatnonzero(step.view(np.uint64) >= MS_PER_S) + lo)
+    return np.concatenate(out)
 
 
 def _isin_sorted(x: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
@@ -181,10 +242,23 @@ def _shift_at(rows: np.ndarray, fill_at: np.ndarray, shift_after: np.ndarray) ->
     return np.concatenate(([0], shift_after))[i]
 
 
-def _interleave(out: np.ndarray, columns: Sequence[np.ndarray]) -> None:
-    """out[:, j] = columns[j], block by block so each output block is written while in cache."""
-    n = out.shape[0]
-    for lo in range(0, n, _BLOCK):
-        block = out[lo:lo + _BLOCK]
+def _interleave(out: np.ndarray, columns: Sequence[np.ndarray]) -> BlockExtrema:
+    """out[:, j] = columns[j], block by block so each output block is written while in cache; returns
+    the column-wise min and max of each block, reduced while the block is there."""
+    n, f = out.shape
+    blocks = -(-n // BLOCK)
+    lo_parts = np.empty((blocks, _FOLD * f), dtype=out.dtype)
+    hi_parts = np.empty((blocks, _FOLD * f), dtype=out.dtype)
+    for k in range(blocks):
+        block = out[k * BLOCK:(k + 1) * BLOCK]
         for j, col in enumerate(columns):
-            block[:, j] = col[lo:lo + _BLOCK]
+            block[:, j] = col[k * BLOCK:(k + 1) * BLOCK]
+        if block.shape[0] == BLOCK:
+            flat = block.reshape(-1, _FOLD * f)
+            np.minimum.reduce(flat, axis=0, out=lo_parts[k])
+            np.maximum.reduce(flat, axis=0, out=hi_parts[k])
+        else:  # the last, shorter block
+            lo_parts[k] = np.tile(block.min(axis=0), _FOLD)
+            hi_parts[k] = np.tile(block.max(axis=0), _FOLD)
+    return BlockExtrema(np.arange(blocks, dtype=np.int64) * BLOCK, lo_parts.reshape(blocks, _FOLD, f).min(axis=1),
+                        hi_parts.reshape(blocks, _FOLD, f).max(axis=1), n)

@@ -31,9 +31,10 @@ import pyarrow.compute as pc
 from dtg import schema
 from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
-from dtg.scaling import SCALERS, Scaler, make_scaler, scaler_from_dict
-from dtg.segments import Segmented, UnsortedError, segment_runs
-from dtg.splits import ALL, CODES, PURGED, SPLIT_NAMES, TRAIN, SplitSpec, WindowRuns, assign_splits, scoring_runs
+from dtg.scaling import SCALERS, MinMaxScaler, Scaler, make_scaler, scaler_from_dict
+from dtg.segments import BlockExtrema, Segmented, UnsortedError, segment_runs
+from dtg.splits import (ALL, CODES, PURGED, SPLIT_NAMES, TRAIN, SplitSpec, WindowRuns, assign_splits, ranges,
+                        scoring_runs)
 from dtg.windowing import WindowIndex, gather, window_view
 
 DEFAULT_FEATURES: tuple[str, ...] = ("speed", "rpm", "brake", "lat")
@@ -419,10 +420,11 @@ def _numpy(col: pa.ChunkedArray) -> np.ndarray:
     return col.to_numpy()
 
 
-def _usable(table: pa.Table, features: tuple[str, ...]) -> np.ndarray | None:
-    """Row mask of rows with vehicle, ts and every feature present and finite; None when all are."""
+def _usable(table: pa.Table, features: tuple[str, ...], floats: bool = True) -> np.ndarray | None:
+    """Row mask of rows with vehicle, ts and every feature present (and finite, unless `floats` is
+    False: then NaN/inf are left to the block extrema); None when all are."""
     names = ("vehicle_id", "ts", *features)
-    floats = [n for n in features if pa.types.is_floating(table.column(n).type)]
+    floats = [n for n in features if pa.types.is_floating(table.column(n).type)] if floats else []
     # NaN and inf propagate through numpy's min/max: two reductions per column find them, no mask kept
     if not any(table.column(n).null_count for n in names) and all(
             np.isfinite(_numpy(table.column(n)).min()) and np.isfinite(_numpy(table.column(n)).max())
@@ -438,9 +440,10 @@ def _usable(table: pa.Table, features: tuple[str, ...]) -> np.ndarray | None:
     return mask
 
 
-def _prepare(table: pa.Table, features: tuple[str, ...]):
+def _prepare(table: pa.Table, features: tuple[str, ...], floats: bool = True):
     """The usable rows sorted by (vehicle_id, ts), the first row of each vehicle, names, and what was
-    dropped: rows missing a value (they become gaps) and vehicles left without any row."""
+    dropped: rows missing a value (they become gaps) and vehicles left without any row. `floats`:
+    NaN/inf count as missing too (else they are not looked for)."""
     for name in ("vehicle_id", "ts"):
         if name not in table.column_names:
             raise DtgError(f"table has no '{name}' column", field=name)
@@ -450,7 +453,7 @@ def _prepare(table: pa.Table, features: tuple[str, ...]):
         cols[name] = table.column(name) if name in table.column_names else pa.chunked_array(
             [pa.nulls(n, schema.BY_NAME[name].type)])
     work = pa.table(cols)
-    mask = _usable(work, features)
+    mask = _usable(work, features, floats)
     dropped: list[str] = []
     if mask is not None:
         before = set(pc.unique(work.column("vehicle_id")).drop_null().to_pylist())
@@ -474,13 +477,72 @@ def _vehicle_runs(vid: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
         if prev is not None and prev != arr[0]:
             firsts.append(np.array([offset], np.int64))
         if n > 1:
-            change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-            firsts.append(np.flatnonzero(change).astype(np.int64) + (offset + 1))
+            runs = _long_string_runs(arr)
+            if runs is None:
+                change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+                runs = np.flatnonzero(change).astype(np.int64) + 1
+            firsts.append(runs[runs > 0] + offset)
         prev, offset = arr[n - 1], offset + n
     if offset == 0:
         return np.zeros(0, np.int64), pa.array([], pa.string())
     vstart = np.concatenate(firsts)
     return vstart, vid.take(pa.array(vstart)).combine_chunks()
+
+
+_VERIFY_BYTES = 1 << 18
+_VERIFY_ROWS = 1 << 16
+
+
+def _long_string_runs(arr: pa.Array) -> np.ndarray | None:
+    """First row of each run of equal strings, or None unless the array is a few long runs.
+
+    A sorted lake has one run per vehicle: each run's end is found by binary search, then verified
+    (every length equal, the bytes equal the id repeated: memcmp), so the result is exact whatever the
+    order; a run that fails or too many runs give None (the caller compares neighbours instead).
+    """
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) or arr.null_count:
+        return None
+    n = len(arr)
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    _, off_buf, data_buf = arr.buffers()
+    off = np.frombuffer(off_buf, np.int64 if width == 8 else np.int32, n + 1, arr.offset * width)
+    data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+    value = lambda i: bytes(data[off[i]:off[i + 1]])  # noqa: E731
+    firsts, i = [], 0
+    while i < n:
+        if len(firsts) > 16 + n // 4096:
+            return None
+        name = value(i)
+        lo, step = i, 1  # value(lo) == name; gallop, then bisect for the first row after the run
+        while lo + step < n and value(lo + step) == name:
+            lo, step = lo + step, step * 2
+        hi = min(n, lo + step)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if value(mid) == name else (lo, mid)
+        if not _all_equal(off, data, i, hi, name):
+            return None
+        firsts.append(i)
+        i = hi
+    return np.asarray(firsts, dtype=np.int64)
+
+
+def _all_equal(off: np.ndarray, data: memoryview, lo: int, hi: int, name: bytes) -> bool:
+    """Rows lo..hi-1 of a string array all equal `name`: constant lengths and the bytes repeat it."""
+    width = len(name)
+    for a in range(lo, hi, _VERIFY_ROWS):
+        steps = np.diff(off[a:min(hi, a + _VERIFY_ROWS) + 1])
+        if steps.min() != width or steps.max() != width:
+            return False
+    if width == 0:
+        return True
+    block = max(1, _VERIFY_BYTES // width)
+    pattern = name * block
+    for a in range(int(off[lo]), int(off[hi]), block * width):
+        b = min(int(off[hi]), a + block * width)
+        if bytes(data[a:b]) != pattern[:b - a]:
+            return False
+    return True
 
 
 def _segment(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...], max_gap: int):
@@ -494,6 +556,21 @@ def _segment(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...], max_
                             hold, max_gap), work
 
 
+def _segment_table(table: pa.Table, features: tuple[str, ...], max_gap: int):
+    """Segment one table: (segments, vehicle names, vehicles dropped, rows invalid).
+
+    NaN and inf are looked for in the block extrema taken while the rows were written (no pass of its
+    own); only when one shows up, or rows were filled (no extrema), are the float columns checked, and
+    if a row is really unusable the table is prepared again without it (it becomes a gap).
+    """
+    work, vstart, names, dropped, invalid = _prepare(table, features, floats=False)
+    seg, work = _segment(work, vstart, features, max_gap)
+    if (seg.extrema is None or not seg.extrema.finite()) and _usable(work, features) is not None:
+        work, vstart, names, dropped, invalid = _prepare(table, features)
+        seg, work = _segment(work, vstart, features, max_gap)
+    return seg, names, dropped, invalid
+
+
 def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_gap: int,
                     rows_hint: int | None) -> tuple[Segmented, list[str], list[str], int]:
     """Segment tables of whole vehicles one at a time, appending their rows to preallocated arrays."""
@@ -501,13 +578,12 @@ def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_g
     values = np.empty((cap, len(features)), dtype=np.float32)
     ts = np.empty(cap, dtype=np.int64)
     row0, length, vehicle, filled = [], [], [], []
+    extrema: list[BlockExtrema] | None = []
     vehicles: list[str] = []
     dropped: list[str] = []
     rows = rows_invalid = rows_duplicate = 0
     for table in tables:
-        work, vstart, names, gone, invalid = _prepare(table, features)
-        seg, work = _segment(work, vstart, features, max_gap)
-        del work
+        seg, names, gone, invalid = _segment_table(table, features, max_gap)
         if names and vehicles and names[0] <= vehicles[-1]:
             raise DtgError(f"tables must hold whole vehicles in ascending vehicle_id order: '{names[0]}' "
                            f"comes after '{vehicles[-1]}'", field="vehicle_id")
@@ -522,44 +598,68 @@ def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_g
         length.append(seg.length)
         vehicle.append(seg.vehicle + len(vehicles))
         filled.append(seg.filled_rows + rows)
+        extrema = None if extrema is None or seg.extrema is None else extrema + [seg.extrema.shifted(rows)]
         vehicles += names
         dropped += gone
         rows, rows_invalid, rows_duplicate = end, rows_invalid + invalid, rows_duplicate + seg.rows_duplicate
         del seg
     cat = lambda parts, dtype: np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)  # noqa: E731
     seg = Segmented(values[:rows], ts[:rows], cat(row0, np.int64), cat(length, np.int64), cat(vehicle, np.int32),
-                    cat(filled, np.int64), rows_duplicate)
+                    cat(filled, np.int64), rows_duplicate,
+                    None if extrema is None else BlockExtrema.concat(extrema, len(features)))
     return seg, vehicles, sorted(dropped), rows_invalid
 
 
 def _train_rows(index: WindowIndex, runs: WindowRuns) -> tuple[np.ndarray, np.ndarray]:
     """Disjoint, ascending row ranges [begin, end) covered by the training windows, maximal (ranges
-    that touch are merged). A run never crosses a segment, so its rows are one range."""
+    that touch are merged). A run never crosses a segment, so its rows are one range unless the
+    stride leaves rows between windows (stride > size: then each window is a range)."""
     train = runs.code == TRAIN
     lo, hi = runs.lo[train], runs.hi[train]
     if lo.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    b, e = index.start(lo), index.start(hi - 1) + index.size
+    if index.stride > index.size:
+        b = index.start(ranges(lo, hi))
+        e = b + index.size
+    else:
+        b, e = index.start(lo), index.start(hi - 1) + index.size
     reach = np.maximum.accumulate(e)
     new = np.flatnonzero(np.concatenate(([True], b[1:] > reach[:-1])))
     return b[new], reach[np.append(new[1:] - 1, len(b) - 1)]
 
 
-def _row_blocks(values: np.ndarray, begins: np.ndarray, ends: np.ndarray) -> Iterator[np.ndarray]:
-    """The rows of the ranges as blocks: long ranges as views, short ones gathered up to a chunk."""
+def _fit_scaler(name: str, seg: Segmented, begins: np.ndarray, ends: np.ndarray) -> Scaler:
+    """A scaler fitted on the rows [begin, end): a min-max scaler from the block extrema (reading only
+    rows of blocks partly covered), any other from the rows themselves."""
+    scaler = make_scaler(name)
+    if seg.extrema is None or not isinstance(scaler, MinMaxScaler):
+        return scaler.fit_chunks(_row_blocks(seg.values, begins, ends))
+    lo, hi, rest_b, rest_e = seg.extrema.cover(begins, ends)
+    rest = int((rest_e - rest_b).sum())
+    if len(lo):
+        scaler.fit_extrema(lo, hi, int((ends - begins).sum()) - rest)
+    for rows in _row_blocks(seg.values, rest_b, rest_e, view_rows=1024):  # min/max: any chunking is exact
+        scaler.partial_fit(rows)
+    return scaler
+
+
+def _row_blocks(values: np.ndarray, begins: np.ndarray, ends: np.ndarray,
+                view_rows: int = _CHUNK_ROWS // 16) -> Iterator[np.ndarray]:
+    """The rows of the ranges as blocks: ranges of `view_rows` rows or more as views, shorter ones
+    gathered up to a chunk."""
     pending: list[tuple[int, int]] = []
     size = 0
     for b, e in zip(begins.tolist(), ends.tolist()):
-        if e - b >= _CHUNK_ROWS // 16:
+        if e - b >= view_rows:
             yield values[b:e]
             continue
         pending.append((b, e))
         size += e - b
         if size >= _CHUNK_ROWS:
-            yield values[np.concatenate([np.arange(x, y) for x, y in pending])]
+            yield values[ranges(*np.array(pending, dtype=np.int64).T)]
             pending, size = [], 0
     if pending:
-        yield values[np.concatenate([np.arange(x, y) for x, y in pending])]
+        yield values[ranges(*np.array(pending, dtype=np.int64).T)]
 
 
 def _fingerprint(params: dict[str, Any], content: str) -> str:
@@ -619,9 +719,7 @@ def build_window_set(
                        f"this window set has {len(features)} ({','.join(features)})", field="scaler")
 
     if isinstance(table, pa.Table):
-        work, vstart, vehicles, dropped, rows_invalid = _prepare(table, features)
-        seg, work = _segment(work, vstart, features, max_gap)
-        del work
+        seg, vehicles, dropped, rows_invalid = _segment_table(table, features, max_gap)
     else:
         seg, vehicles, dropped, rows_invalid = _segment_stream(table, features, max_gap, rows_hint)
 
@@ -634,7 +732,7 @@ def build_window_set(
             raise DtgError(f"no training windows: {index.n} windows of size {size} from "
                            f"{len(seg.length)} segments ({seg.rows} rows); lower --size, raise --max-gap or "
                            f"ingest more data", field="split")
-        fitted = make_scaler(scaler).fit_chunks(_row_blocks(seg.values, begins, ends))
+        fitted = _fit_scaler(scaler, seg, begins, ends)
     else:
         fitted = scaler
 

@@ -166,3 +166,48 @@ def test_repeated_seconds_are_dropped_without_changing_the_segments(fleet, max_g
     seg = segment(codes[take], ts[take], [speed[take]], [False], max_gap)
     assert seg.rows_duplicate == len(rows)
     assert seg.length.tolist() == expected_lengths(fleet, max_gap)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 90), n_feat=st.integers(1, 4), bad=st.sampled_from([None, np.nan, np.inf, -np.inf]),
+       at=st.integers(0, 89), cuts=st.lists(st.integers(0, 90), max_size=6))
+def test_block_extrema_are_the_block_min_max_and_cover_row_ranges_exactly(rows, n_feat, bad, at, cuts):
+    import dtg.segments as segments
+
+    rng = np.random.default_rng(rows)
+    cols = [rng.normal(0, 10, rows).astype(np.float32) for _ in range(n_feat)]
+    if bad is not None:
+        cols[0][at % rows] = bad
+    out = np.empty((rows, n_feat), np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(segments, "BLOCK", 8)  # several whole blocks and a shorter last one
+        mp.setattr(segments, "_FOLD", 4)
+        ext = segments._interleave(out, cols)
+    assert np.array_equal(out, np.stack(cols, axis=1), equal_nan=True)
+    assert ext.rows == rows and np.array_equal(ext.row0, np.arange(0, rows, 8))
+    for k, r0 in enumerate(ext.row0):
+        assert np.array_equal(ext.lo[k], out[r0:r0 + 8].min(axis=0), equal_nan=True)
+        assert np.array_equal(ext.hi[k], out[r0:r0 + 8].max(axis=0), equal_nan=True)
+    assert ext.finite() == (bad is None)
+    # disjoint ranges: whole blocks plus the rows left over are exactly the ranges' rows
+    edges = sorted({min(c, rows) for c in cuts} | {0, rows})
+    begins, ends = np.array(edges[:-1][::2], np.int64), np.array(edges[1:][::2], np.int64)
+    lo, hi, rest_b, rest_e = ext.cover(begins, ends)
+    want = np.zeros(rows, bool)
+    for b, e in zip(begins, ends):
+        want[b:e] = True
+    got = np.zeros(rows, int)
+    for b, e in zip(rest_b, rest_e):
+        got[b:e] += 1
+    bend = np.append(ext.row0[1:], rows)
+    inside = [k for k in range(len(ext.row0)) if any(b <= ext.row0[k] and bend[k] <= e for b, e in zip(begins, ends))]
+    for k in inside:
+        got[ext.row0[k]:bend[k]] += 1
+    assert np.array_equal(got, want.astype(int))
+    assert np.array_equal(lo, ext.lo[inside], equal_nan=True) and np.array_equal(hi, ext.hi[inside], equal_nan=True)
+
+
+def test_filled_rows_give_no_block_extrema():
+    codes, ts, speed, brake = build([[(5, 3), (5, 2)]])
+    assert segment(codes, ts, [speed, brake], [False, True], 1).extrema is not None
+    assert segment(codes, ts, [speed, brake], [False, True], 3).extrema is None

@@ -412,3 +412,74 @@ def test_tables_out_of_vehicle_order_are_refused():
         build_window_set([second, first], size=5, scaler=FITTED)
     with pytest.raises(DtgError, match="ascending vehicle_id order"):
         build_window_set([first, first], size=5, scaler=FITTED)
+
+
+ids_st = st.lists(st.tuples(st.sampled_from(["", "a", "b", "ab", "ba", "bab", "차량1", "차량2"]), st.integers(1, 9)),
+                  min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(runs=ids_st, large=st.booleans(), skip=st.integers(0, 3))
+def test_vehicle_runs_are_exact_for_any_order_of_ids(runs, large, skip):
+    from dtg.windowset import _long_string_runs, _vehicle_runs
+
+    values = [name for name, k in runs for _ in range(k)]
+    arr = pa.array(values, pa.large_string() if large else pa.string()).slice(min(skip, len(values) - 1))
+    vals = arr.to_pylist()
+    want = [i for i in range(len(vals)) if i == 0 or vals[i] != vals[i - 1]]
+    got = _long_string_runs(arr)
+    assert got is None or got.tolist() == want
+    if len(set(vals)) == len(want):  # grouped (each id in one run): the binary search path must take it
+        assert got is not None
+    vstart, names = _vehicle_runs(pa.chunked_array([arr]))
+    assert vstart.tolist() == want and names.to_pylist() == [vals[i] for i in want]
+
+
+@PROP
+@given(fleet=fleet_st, size=st.integers(1, 12), stride=st.integers(1, 3), scaler=st.sampled_from(["minmax", "minmax-sym"]),
+       by=st.sampled_from(["time", "vehicle"]))
+def test_min_max_scaler_from_block_extrema_equals_the_scaler_fitted_on_the_training_rows(fleet, size, stride, scaler,
+                                                                                         by):
+    import dtg.segments as segments
+
+    table = make_table(fleet, seed=len(fleet))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(segments, "BLOCK", 8)  # whole blocks inside the training rows, and partly covered ones
+        mp.setattr(segments, "_FOLD", 4)
+        try:
+            ws = build_window_set(table, size=size, stride=stride, split=SplitSpec((0.6, 0.2, 0.2), by), scaler=scaler)
+        except DtgError:
+            return  # no training windows
+    train = ws.starts[ws.split == 0]
+    covered = np.unique((train[:, None] + np.arange(size)).ravel())
+    assert ws.scaler.to_dict() == make_scaler(scaler).fit(np.asarray(ws.values)[covered]).to_dict()
+
+
+def test_nan_in_a_whole_block_is_a_missing_second(monkeypatch):
+    import dtg.segments as segments
+
+    monkeypatch.setattr(segments, "BLOCK", 8)
+    monkeypatch.setattr(segments, "_FOLD", 4)
+    table = make_table([[(50, 2)]])
+    lat = table["lat"].to_numpy().copy()
+    lat[20] = np.nan
+    ws = build_window_set(table.set_column(5, "lat", pa.array(lat)), size=5, scaler=FITTED)
+    assert ws.seg_len.tolist() == [20, 29] and ws.stats["rows_invalid"] == 1
+    assert np.all(np.isfinite(ws.values))
+
+
+@PROP
+@given(fleet=fleet_st, size=st.integers(1, 12), stride=st.integers(1, 15), max_gap=st.integers(1, 4))
+def test_training_row_ranges_are_the_maximal_runs_of_rows_covered_by_training_windows(fleet, size, stride, max_gap):
+    from dtg.splits import assign_splits
+    from dtg.windowset import _train_rows
+
+    ws = build_window_set(make_table(fleet), size=size, stride=stride, max_gap=max_gap, scaler=FITTED)
+    runs = assign_splits(ws.index, ws.seg_vehicle, len(ws.vehicles), SplitSpec((0.6, 0.2, 0.2)))
+    covered = np.zeros(ws.rows + 1, bool)
+    for s in ws.starts[runs.split() == 0]:
+        covered[s:s + size] = True
+    edge = np.diff(np.concatenate(([0], covered.astype(np.int8))))
+    begins, ends = _train_rows(ws.index, runs)
+    assert begins.tolist() == np.flatnonzero(edge == 1).tolist()
+    assert ends.tolist() == np.flatnonzero(edge == -1).tolist()
