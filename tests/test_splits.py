@@ -195,6 +195,10 @@ def test_vehicle_split_gives_small_fleets_a_validation_vehicle(n, fractions, wan
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(0, 200), fractions=fractions_st)
 def test_vehicle_counts_add_up_and_stay_near_the_fractions(n, fractions):
-    counts = vehicle_counts(n, SplitSpec(fractions).fractions)
+    f = np.asarray(SplitSpec(fractions).fractions)
+    counts = vehicle_counts(n, tuple(f))
     assert counts.sum() == n and np.all(counts >= 0)
-    assert np.all(np.abs(counts - np.asarray(SplitSpec(fractions).fractions) * n) <= 1.0 + 1e-9)
+    assert np.all(np.abs(counts[1:] - f[1:] * n) <= 1.0 + 1e-9)
+    # train is within 1 too, but for the vehicles it gives val/test in small fleets (n=3: 1/1/1)
+    lifted = sum(1 for k in (1, 2) if 0 < f[k] * n < 1 and counts[k] == 1)
+    assert abs(counts[0] - f[0] * n) <= 1.0 + lifted + 1e-9
