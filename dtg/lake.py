@@ -293,13 +293,11 @@ class Lake:
         if key.max() < 2**31:
             key = key.astype(np.int32)  # sorts 4x faster than int64
         order = np.argsort(key, kind="stable")
-        k_o, t_o = key[order], ts[order]
-        same = k_o[1:] == k_o[:-1]
-        if not (t_o[1:][same] > t_o[:-1][same]).all():
-            order = np.lexsort((ts, day_num, vidx))
-        v_s, d_s, t_s = vidx[order], day_num[order], ts[order]
-        cut = np.flatnonzero((np.diff(v_s) != 0) | (np.diff(d_s) != 0)) + 1
-        bounds = np.concatenate(([0], cut, [len(order)]))
+        k_s, t_s = key[order], ts[order]
+        if not ((t_s[1:] > t_s[:-1]) | (k_s[1:] != k_s[:-1])).all():
+            order = np.lexsort((ts, key))  # key orders like (vehicle, day)
+            k_s, t_s = key[order], ts[order]
+        bounds = np.concatenate(([0], np.flatnonzero(k_s[1:] != k_s[:-1]) + 1, [len(order)]))
 
         def new_rows(lo: int, hi: int) -> tuple[np.ndarray, bool]:
             """(rows of one vehicle-day group not stored yet, as indices into `table` in ts order;
@@ -307,7 +305,7 @@ class Lake:
             t = t_s[lo:hi]
             first = np.ones(len(t), dtype=bool)
             first[1:] = t[1:] != t[:-1]
-            stored = self.stored_ts(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
+            stored = self.stored_ts(vehicle_names[int(vidx[order[lo]])], day[order[lo]].astype(dt.date))
             if len(stored) == 0:
                 return order[lo:hi][first], True
             return order[lo:hi][first & ~np.isin(t, stored)], False
@@ -324,7 +322,7 @@ class Lake:
 
                 def store(i: int) -> None:
                     lo = int(groups[i][0])
-                    folder = self.partition_dir(vehicle_names[int(v_s[lo])], day[order[lo]].astype(dt.date))
+                    folder = self.partition_dir(vehicle_names[int(vidx[order[lo]])], day[order[lo]].astype(dt.date))
                     name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
                     part = _rows(table, keep[i])
                     atomic.write_parquet(folder / name, part, **PARQUET_OPTIONS)
