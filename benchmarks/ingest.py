@@ -9,6 +9,8 @@ repeated back to back, see `fleet`), then times, best of --repeat, baseline and 
   dtg read   dtg.readers.read_source(file)                (the reader alone)
 and the same for a DTG record file of the same rows (dtg.readers.dtg_text, CP949). Prints rows/s
 and the ratio dtg/baseline (goal >= 0.5 for CSV). --cli also times the `dtg ingest` command.
+--codecs compares Parquet codecs/encodings for the lake on the same rows: Lake.write time, size on
+disk, Lake.read time (all columns, and the six a window reads).
 """
 
 from __future__ import annotations
@@ -65,6 +67,38 @@ def write_csv(table: pa.Table, path: Path) -> None:
     pcsv.write_csv(t, path)
 
 
+def codecs(rows: pa.Table, work: Path, repeat: int) -> list[str]:
+    """Lake.write / size / Lake.read for candidate Parquet settings (dtg.lake.PARQUET_OPTIONS is the choice)."""
+    from dtg import lake as lake_mod
+
+    chosen = dict(lake_mod.PARQUET_OPTIONS)
+    enc = chosen["column_encoding"]
+    dict_cols = chosen["use_dictionary"]
+    candidates = {
+        "zstd, dictionary pages for all": {"compression": "zstd"},
+        "zstd + encodings": {"compression": "zstd", "use_dictionary": dict_cols, "column_encoding": enc},
+        "snappy + encodings": {"compression": "snappy", "use_dictionary": dict_cols, "column_encoding": enc},
+        "lz4 + encodings (chosen)": chosen,
+        "none + encodings": {"compression": "none", "use_dictionary": dict_cols, "column_encoding": enc},
+    }
+    lines = [f"{'lake Parquet settings':<32}{'write s':>9}{'MB':>7}{'read s':>8}{'6 cols s':>10}"]
+    try:
+        for label, opts in candidates.items():
+            lake_mod.PARQUET_OPTIONS = dict(opts, write_statistics=chosen["write_statistics"])
+            tw, tr, t6 = [], [], []
+            for _ in range(repeat):
+                shutil.rmtree(work / "codec_lake", ignore_errors=True)
+                lake = lake_mod.Lake(work / "codec_lake")
+                tw.append(best(lambda: lake.write(rows), 1)[0])
+                tr.append(best(lambda: lake.read(), 1)[0])
+                t6.append(best(lambda: lake.read(columns=["ts", "speed", "rpm", "brake", "lat", "lon"]), 1)[0])
+            size = sum(f.stat().st_size for f in (work / "codec_lake").rglob("part-*.parquet")) / 1e6
+            lines.append(f"{label:<32}{min(tw):>9.2f}{size:>7.1f}{min(tr):>8.2f}{min(t6):>10.2f}")
+    finally:
+        lake_mod.PARQUET_OPTIONS = chosen
+    return lines
+
+
 def best(fn, repeat: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeat):
@@ -79,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cli", action="store_true", help="also time the dtg ingest command (one run)")
+    ap.add_argument("--codecs", action="store_true", help="also compare Parquet settings for the lake")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="dtg-bench-"))
     try:
@@ -146,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                             str(work / "q"), "--json"], check=True, capture_output=True)
             cli_t = time.perf_counter() - t0
             lines.append(row("dtg ingest CSV, CLI (one run, incl. startup)", cli_t, n, base_t))
+        if args.codecs:
+            from dtg.validate import validate
+
+            lines += [""] + codecs(validate(read_source(csv_path).table)[0], work, args.repeat)
         print("\n".join(lines))
         print(f"CSV goal ratio >= 0.5: {'met' if base_t / ingest_t >= 0.5 else 'NOT met'} "
               f"({base_t / ingest_t:.2f})")
