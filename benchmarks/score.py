@@ -1,8 +1,10 @@
 """Benchmark: end-to-end `dtg score` throughput next to bare model inference on the same windows.
 
-    .venv/bin/python benchmarks/score.py [--model lstm-ae] [--batch-size 4096] [--threads 1] [--repeat 3]
+    .venv/bin/python benchmarks/score.py [--model lstm-ae] [--batch-size 4096] [--threads 1] [--repeat 3] [--copies 1]
 
-On the bundled sample fleet (data/sample: 4 logs, ~23,000 seconds), in a scratch workspace:
+On the bundled sample fleet (data/sample: 4 logs, ~23,000 seconds), in a scratch workspace; with
+`--copies N`, on a night of N × 4 logs: the sample plus N - 1 byte copies of each log under a renamed
+vehicle (the registration's last two digits become the copy number), written before any timing:
 1. end to end: `run_score` on the sample files from an empty workspace — hashing, ingest into the
    lake (read, validate, quarantine), window sets with lake context, the model, per-second maxima,
    thresholds, intervals, Parquet outputs, ledger commits;
@@ -40,6 +42,26 @@ from dtg.windowset import build_window_set  # noqa: E402
 
 FEATURES = ("speed", "rpm", "brake", "lat")
 SIZE = 20
+
+
+def replicate_logs(logs: list[Path], copies: int, dest: Path) -> list[Path]:
+    """`logs` plus `copies - 1` copies of each under a renamed vehicle: every occurrence of the vehicle
+    id's bytes (DTG header, CSV rows) replaced by an id of the same length ending in the copy number."""
+    out = list(logs)
+    for log in logs:
+        read = read_source(log)
+        vehicle = read.table.column("vehicle_id")[0].as_py()
+        codec = read.encoding
+        data, old = log.read_bytes(), vehicle.encode(codec)
+        if not vehicle[-2:].isdigit() or old not in data:
+            raise SystemExit(f"cannot rename the vehicle of {log}")
+        for k in range(1, copies):
+            new = f"{vehicle[:-2]}{k:02d}".encode(codec)
+            target = dest / f"copy{k:02d}" / log.name.replace(vehicle, vehicle[:-2] + f"{k:02d}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data.replace(old, new))
+            out.append(target)
+    return out
 
 
 def publish_model(models: Path, logs: list[Path], kind: str, config: dict | None = None) -> Path:
@@ -97,16 +119,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the CI machines have 2 cores)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sample", type=Path, default=ROOT / "data" / "sample")
+    ap.add_argument("--copies", type=int, default=1, help="score the sample fleet this many times (renamed vehicles)")
     ap.add_argument("--ray-workers", type=int, default=0, help="also measure --engine ray with N actors (needs dtg[ray])")
     args = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
-    logs = sorted(p for p in args.sample.iterdir() if p.suffix in (".dtg", ".csv"))
+    sample = sorted(p for p in args.sample.iterdir() if p.suffix in (".dtg", ".csv"))
     with tempfile.TemporaryDirectory(prefix="dtg-bench-score-") as tmp:
         work = Path(tmp)
-        model = publish_model(work / "models", logs, args.model, json.loads(args.config))
+        model = publish_model(work / "models", sample, args.model, json.loads(args.config))
+        logs = replicate_logs(sample, args.copies, work / "incoming")
         measures = {"end_to_end": lambda: end_to_end(work, logs, model, args.batch_size),
                     "job_on_lake": lambda: end_to_end(work, logs, model, args.batch_size, lake_only=True),
                     "bare_inference": lambda: bare_inference(work, model, args.batch_size)}
@@ -133,13 +157,14 @@ def main() -> None:
     for r in results.values():
         r["ratio_to_bare"] = round(r["windows_per_s"] / bare, 3)
     print(f"dtg score benchmark: model {args.model} {args.config}, batch {args.batch_size}, torch threads {args.threads}, "
-          f"{len(logs)} sample logs; {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"torch {torch.__version__}", file=sys.stderr)
+          f"{len(sample)} sample logs x {args.copies} copies; {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, torch {torch.__version__}", file=sys.stderr)
     print(f"{'':<16}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
     for name, r in results.items():
         print(f"{name:<16}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r['ratio_to_bare']:>8.2f}",
               file=sys.stderr)
-    print(json.dumps({"model": args.model, "config": json.loads(args.config), "batch_size": args.batch_size, "threads": args.threads, **results}))
+    print(json.dumps({"model": args.model, "config": json.loads(args.config), "batch_size": args.batch_size,
+                      "threads": args.threads, "copies": args.copies, **results}))
 
 
 if __name__ == "__main__":

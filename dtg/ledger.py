@@ -119,13 +119,19 @@ class Ledger:
 
     # -- state changes ----------------------------------------------------------------------------
 
+    _BEGIN = ("INSERT INTO inputs (input_hash, model, path, status, run_id, started) VALUES (?, ?, ?, 'running', ?, ?) "
+              "ON CONFLICT (input_hash, model) DO UPDATE SET path = excluded.path, status = 'running', "
+              "run_id = excluded.run_id, started = excluded.started, finished = NULL, error = NULL, intent = NULL")
+
     def begin(self, input_hash: str, model: str, path: str, run_id: str) -> None:
         """Mark the input running (replacing a failed or stale row; a done row too when rescoring)."""
-        self._db.execute(
-            "INSERT INTO inputs (input_hash, model, path, status, run_id, started) VALUES (?, ?, ?, 'running', ?, ?) "
-            "ON CONFLICT (input_hash, model) DO UPDATE SET path = excluded.path, status = 'running', "
-            "run_id = excluded.run_id, started = excluded.started, finished = NULL, error = NULL, intent = NULL",
-            (input_hash, model, path, run_id, _now()))
+        self._db.execute(self._BEGIN, (input_hash, model, path, run_id, _now()))
+
+    def begin_all(self, inputs: list[tuple[str, str]], model: str, run_id: str) -> None:
+        """`begin` for every (input_hash, path) of a run in one transaction: one disk sync, not one each."""
+        started = _now()
+        with self._tx():
+            self._db.executemany(self._BEGIN, [(h, model, path, run_id, started) for h, path in inputs])
 
     def intend(self, input_hash: str, model: str, moves: list[tuple[str, str]], remove: list[str],
                superseded: list[tuple[str, str]], counts: dict[str, int]) -> None:

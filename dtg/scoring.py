@@ -226,48 +226,51 @@ def flag_seconds(threshold: Any, scores: np.ndarray, vehicles: np.ndarray) -> np
 
 def build_outputs(scorer: Scorer, ws: Any, scored: Scored, threshold: Any) -> Outputs:
     """The per-window, per-second and anomaly tables for one input (DESIGN.md §4)."""
-    features = list(scorer.features)
-    vehicles = np.asarray(ws.vehicles, dtype=object)
+    features = pa.array(list(scorer.features), pa.string())
+    vehicles = pa.array(list(ws.vehicles), pa.string())
     vidx = np.asarray(ws.vehicle_idx)
     ts = np.asarray(ws.ts)
-    model = scorer.model_id
+    model = pa.scalar(scorer.model_id, pa.string())
+
+    def pick(names: pa.Array, idx: np.ndarray) -> pa.Array:  # names[idx] without Python strings
+        return names.take(pa.array(np.asarray(idx, dtype=np.int64)))
 
     w_rows = np.asarray(ws.starts)[scored.window]
     w_cols: dict[str, pa.Array] = {
-        "vehicle_id": pa.array(vehicles[vidx[w_rows]].tolist() if len(w_rows) else [], pa.string()),
+        "vehicle_id": pick(vehicles, vidx[w_rows]),
         "window_start": _ts_array(ts[w_rows]),
         "score": pa.array(scored.window_score, pa.float32()),
     }
-    for j, f in enumerate(features):
+    for j, f in enumerate(scorer.features):
         w_cols[f"err_{f}"] = pa.array(scored.window_features[:, j], pa.float32())
-    w_cols["model"] = pa.array([model] * len(w_rows), pa.string())
+    w_cols["model"] = pa.repeat(model, len(w_rows))
     windows = pa.table(w_cols)
 
     s_rows = scored.rows
     s_veh = vidx[s_rows]
     flags = flag_seconds(threshold, scored.second_score, s_veh)
     s_ts = ts[s_rows]
-    top_names = np.asarray(features, dtype=object)[scored.second_top] if len(s_rows) else np.zeros(0, object)
+    top = np.asarray(scored.second_top, dtype=np.int64)
     seconds = pa.table({
-        "vehicle_id": pa.array(vehicles[s_veh].tolist(), pa.string()),
+        "vehicle_id": pick(vehicles, s_veh),
         "ts": _ts_array(s_ts),
         "score": pa.array(scored.second_score, pa.float32()),
         "is_anomaly": pa.array(flags, pa.bool_()),
-        "top_feature": pa.array(top_names.tolist(), pa.string()),
-        "model": pa.array([model] * len(s_rows), pa.string()),
+        "top_feature": pick(features, top),
+        "model": pa.repeat(model, len(s_rows)),
     })
 
     gap_ms = scorer.max_gap * 1000 + 500  # DTG clocks jitter by hundredths around the second
     iv = merge(flags, s_ts, scored.second_score, groups=s_veh, max_gap_ms=gap_ms)
     anomalies = pa.table({
-        "vehicle_id": pa.array(vehicles[s_veh[iv.start]].tolist(), pa.string()),
+        "vehicle_id": pick(vehicles, s_veh[iv.start]),
         "start": _ts_array(s_ts[iv.start]),
         "end": _ts_array(s_ts[iv.end]),
         "peak": _ts_array(s_ts[iv.peak]),
         "peak_score": pa.array(scored.second_score[iv.peak], pa.float32()),
-        "top_feature": pa.array(top_names[iv.peak].tolist(), pa.string()),
+        "top_feature": pick(features, top[iv.peak]),
         "seconds": pa.array((iv.end - iv.start + 1).astype(np.int32), pa.int32()),
-        "model": pa.array([model] * len(iv), pa.string()),
+        "model": pa.repeat(model, len(iv)),
     })
     return Outputs(windows=windows, seconds=seconds, anomalies=anomalies)
 
@@ -431,6 +434,23 @@ def vehicle_days(keys: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray
     return out
 
 
+def context_ms(scorer: Scorer) -> int:
+    """Milliseconds of neighbouring lake rows read on each side of a vehicle-day's seconds: enough
+    that every window covering one of its seconds is complete."""
+    return (scorer.size + 2) * max(1, scorer.max_gap) * 1000 + 1000
+
+
+def touches(keys: dict[str, np.ndarray], other: dict[str, np.ndarray], margin_ms: int) -> bool:
+    """True when `other` (vehicle → epoch ms) has a second of a vehicle of `keys` within `margin_ms`
+    of one of its vehicle-days: the lake rows `score_chunks(keys)` reads are then not the same
+    before and after `other`'s rows are stored."""
+    for vehicle, _date, ts in vehicle_days(keys):
+        theirs = np.asarray(other.get(vehicle, ()), dtype=np.int64)
+        if ((theirs >= ts[0] - margin_ms) & (theirs <= ts[-1] + margin_ms)).any():
+            return True
+    return False
+
+
 def score_chunks(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
                  batch_size: int = 4096) -> Iterator[Chunk]:
     """Score an input's seconds (`keys`: vehicle → epoch ms) one vehicle-day at a time, with the
@@ -439,11 +459,10 @@ def score_chunks(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], thresho
 
     from dtg.windowset import build_window_set
 
-    # Enough neighbouring seconds that every window covering an own second is complete.
-    context_ms = (scorer.size + 2) * max(1, scorer.max_gap) * 1000 + 1000
+    margin = context_ms(scorer)
     for vehicle, date, ts in vehicle_days(keys):
-        start = dt.datetime.fromtimestamp((int(ts[0]) - context_ms) / 1000, dt.timezone.utc)
-        end = dt.datetime.fromtimestamp((int(ts[-1]) + context_ms + 1) / 1000, dt.timezone.utc)
+        start = dt.datetime.fromtimestamp((int(ts[0]) - margin) / 1000, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp((int(ts[-1]) + margin + 1) / 1000, dt.timezone.utc)
         table = lake.read(vehicles=[vehicle], start=start, end=end,
                           columns=["vehicle_id", "ts", *scorer.features])
         check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
@@ -590,8 +609,7 @@ def run_score(
         write_json(out_dir / "model.json", {"model": scorer.model_id, "model_dir": str(scorer.model_dir),
                                             "card": scorer.card, "threshold": thr.to_dict()})
 
-        # 1. Which inputs are new, and ingest the new logs (all of them before scoring any).
-        todo: list[tuple[Input, dict[str, np.ndarray]]] = []
+        # 1. Which inputs are new; all of them marked running in one ledger transaction.
         candidates = lake_inputs(lake) if not sources else []
         for f in files:
             try:
@@ -600,46 +618,150 @@ def run_score(
                 summary.files_failed += 1
                 summary.errors.append({"file": str(f), "error": f"cannot read: {exc.strerror}"})
                 say(f"failed {f}: cannot read: {exc.strerror}")
+        inputs: list[Input] = []
         seen: set[str] = set()
         for inp in candidates:
             if inp.digest in seen or (not rescore and ledger.is_done(inp.digest, scorer.model_id)):
                 summary.files_skipped += 1  # scored before, or a copy of a log earlier in this run
                 continue
             seen.add(inp.digest)
-            ledger.begin(inp.digest, scorer.model_id, inp.identity, run_id)
-            try:
-                keys = (_partition_keys(lake, inp.partition) if inp.partition is not None
-                        else _ingest_file(Path(inp.name), lake, Path(quarantine_dir)))
-            except DtgError as exc:
-                _failed(ledger, summary, inp, scorer, exc, run_id, say)
-                continue
-            todo.append((inp, keys))
+            inputs.append(inp)
+        ledger.begin_all([(inp.digest, inp.identity) for inp in inputs], scorer.model_id, run_id)
 
-        # 2. Score each input, vehicle-day by vehicle-day; a writer thread writes each chunk's temp
-        #    files while the model works on the next, and commits the input after its last chunk.
-        with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
+        # 2. Ingest the new logs in file order in a background thread (so a log's neighbours in the
+        #    run are context for it) while the model scores the ones already stored, vehicle-day by
+        #    vehicle-day; a writer thread writes each chunk's temp files while the model works on
+        #    the next, and commits each input once its outputs are final.
+        with _Ingester(inputs, lake, Path(quarantine_dir)) as ingester:
             if engine == "ray":
                 from dtg.engines.ray_engine import score_on_ray
 
-                score_on_ray(todo, scorer, lake, thr, batch_size, committer, device=device, address=address,
-                             workers=workers, say=say)
-            else:
-                for inp, keys in todo:
+                todo = []
+                for i, inp in enumerate(inputs):  # every log stored before any is scored
                     try:
-                        for chunk in score_chunks(scorer, lake, keys, thr, batch_size):
-                            committer.add(inp, chunk)
+                        todo.append((inp, ingester.keys(i)))
                     except DtgError as exc:
-                        committer.fail(inp, exc)
-                        continue
-                    committer.finish(inp)
+                        _failed(ledger, summary, inp, scorer, exc, run_id, say)
+                with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
+                    score_on_ray(todo, scorer, lake, thr, batch_size, committer, device=device, address=address,
+                                 workers=workers, say=say)
+            else:
+                with _Committer(ledger, out_dir, scorer, run_id, summary, say) as committer:
+                    _score_local(inputs, ingester, scorer, lake, thr, batch_size, committer)
     return summary
+
+
+def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lake: Any, threshold: Any,
+                 batch_size: int, committer: "_Committer") -> None:
+    """Score the inputs in order on this thread while `ingester` may still be storing later logs.
+
+    An input scored before every later log was stored is decided once they all are: if none of the
+    logs stored since adds rows within its context (`touches`), its outputs stand; otherwise its temp
+    files are dropped and it is scored again on the complete lake. Inputs are committed or failed in
+    input order. So outputs, ledger and summary are those of storing every log first, then scoring.
+    """
+    margin = context_ms(scorer)
+    pending: list[tuple[Input, dict[str, np.ndarray] | None, list[int], DtgError | None]] = []
+
+    def score(inp: Input, keys: dict[str, np.ndarray]) -> DtgError | None:
+        try:
+            for chunk in score_chunks(scorer, lake, keys, threshold, batch_size):
+                committer.add(inp, chunk)
+        except DtgError as exc:
+            committer.discard(inp)
+            return exc
+        return None
+
+    def settle() -> None:
+        """Commit or fail the pending inputs, in order; every log is stored by now."""
+        for inp, keys, unstored, error in pending:
+            if keys is not None and unstored and (
+                    error is not None or any(touches(keys, ingester.keys(j), margin)
+                                             for j in unstored if ingester.stored(j))):
+                if error is None:
+                    committer.discard(inp)
+                error = score(inp, keys)
+            if error is None:
+                committer.finish(inp)
+            else:
+                committer.fail(inp, error)
+        pending.clear()
+
+    for i, inp in enumerate(inputs):
+        try:
+            keys: dict[str, np.ndarray] | None = ingester.keys(i)
+        except DtgError as exc:
+            pending.append((inp, None, [], exc))
+        else:
+            unstored = ingester.unstored_after(i)
+            pending.append((inp, keys, unstored, score(inp, keys)))
+        if ingester.complete():
+            settle()
+    ingester.complete(wait=True)
+    settle()
+
+
+class _Ingester:
+    """Stores the run's new logs in the lake (`dtg ingest`'s code) one after another in a background
+    thread, so that the model scores the first logs while the next ones are read and stored. Lake
+    inputs need no ingest: their keys are the partition's stored seconds."""
+
+    def __init__(self, inputs: list[Input], lake: Any, quarantine_dir: Path) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._inputs, self._lake = inputs, lake
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-ingest")
+        self._jobs = {i: self._pool.submit(_ingest_file, Path(inp.name), lake, quarantine_dir)
+                      for i, inp in enumerate(inputs) if inp.partition is None}
+
+    def keys(self, i: int) -> dict[str, np.ndarray]:
+        """Input i's seconds per vehicle, once stored (raises its ingest's DtgError)."""
+        if i not in self._jobs:
+            return _partition_keys(self._lake, self._inputs[i].partition)
+        return self._jobs[i].result()
+
+    def stored(self, i: int) -> bool:
+        """Input i's ingest ended without error (so it may have added rows to the lake)."""
+        job = self._jobs.get(i)
+        return job is not None and job.done() and job.exception() is None
+
+    def unstored_after(self, i: int) -> list[int]:
+        """The logs after input i whose ingest has not ended yet."""
+        return [j for j in range(i + 1, len(self._inputs)) if j in self._jobs and not self._jobs[j].done()]
+
+    def complete(self, wait: bool = False) -> bool:
+        """Whether every ingest has ended (`wait`: wait for them). An error other than a log's
+        DtgError stops the run here, before any input scored on an incomplete lake is committed."""
+        if not wait and not all(job.done() for job in self._jobs.values()):
+            return False
+        for job in self._jobs.values():
+            exc = job.exception()
+            if exc is not None and not isinstance(exc, DtgError):
+                raise exc
+        return True
+
+    def __enter__(self) -> "_Ingester":
+        return self
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+
+
+@dataclass
+class _Written:
+    """What the committer holds for an input between its first chunk and its commit."""
+
+    moves: list[tuple[str, str]] = field(default_factory=list)  # (temp, final)
+    counts: dict[str, int] = field(default_factory=lambda: {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0})
+    intervals: list[dict[str, Any]] = field(default_factory=list)  # its first intervals, for the summary
 
 
 class _Committer:
     """Writes inputs' chunks and commits inputs in one background thread, in order, so file I/O
     overlaps the model's work on the next chunk. At most MAX_PENDING tasks are outstanding (one
     chunk being written and one queued, or a chunk and its input's commit): memory stays bounded and
-    an input's commit does not stall the model. Only this thread touches the ledger while it runs."""
+    an input's commit does not stall the model. Only this thread touches the ledger while it runs.
+    Several inputs may be written and not yet committed (`_score_local` defers some commits)."""
 
     MAX_PENDING = 2
 
@@ -651,9 +773,7 @@ class _Committer:
         self.summary, self.say = summary, say
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-commit")
         self._pending: deque[Any] = deque()  # submitted tasks not known to be finished, oldest first
-        self._moves: list[tuple[str, str]] = []  # of the input being written
-        self._counts = {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0}
-        self._intervals: list[dict[str, Any]] = []
+        self._written: dict[str, _Written] = {}  # by input digest
 
     def _enqueue(self, fn: Any, *args: Any) -> None:
         while len(self._pending) >= self.MAX_PENDING:
@@ -669,41 +789,47 @@ class _Committer:
     def fail(self, inp: Input, exc: DtgError) -> None:
         self._enqueue(self._abort, inp, exc)
 
+    def discard(self, inp: Input) -> None:
+        """Forget what was written of `inp` (its temp files are deleted); the ledger is untouched."""
+        self._enqueue(self._drop, inp)
+
     def add_written(self, inp: Input, moves: list[tuple[str, str]], counts: dict[str, int],
                     intervals: list[dict[str, Any]]) -> None:
         """A chunk whose temp files another process wrote (the Ray engine's actors): its (temp, final)
         moves, counts (rows, windows, anomalies, computed) and its first interval records."""
-        self._enqueue(self._add_written, moves, counts, intervals)
+        self._enqueue(self._add_written, inp, moves, counts, intervals)
 
-    def _add_written(self, moves: list[tuple[str, str]], counts: dict[str, int],
+    def _add_written(self, inp: Input, moves: list[tuple[str, str]], counts: dict[str, int],
                      intervals: list[dict[str, Any]]) -> None:
-        self._moves += moves
-        for key in self._counts:
-            self._counts[key] += counts[key]
-        room = SUMMARY_ANOMALY_LIMIT - len(self.summary.anomalies) - len(self._intervals)
-        if room > 0:
-            self._intervals += intervals[:room]
+        w = self._written.setdefault(inp.digest, _Written())
+        w.moves += moves
+        for key in w.counts:
+            w.counts[key] += counts[key]
+        w.intervals += intervals[:self._room(w)]
+
+    def _room(self, w: _Written) -> int:
+        """How many more of an input's intervals the summary might list."""
+        return max(0, SUMMARY_ANOMALY_LIMIT - len(self.summary.anomalies) - len(w.intervals))
 
     def _write(self, inp: Input, chunk: Chunk) -> None:
-        self._moves += write_chunk(chunk, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
+        w = self._written.setdefault(inp.digest, _Written())
+        w.moves += write_chunk(chunk, self.out_dir, inp.digest, self.scorer.tag, self.run_id)
         out = chunk.outputs
         for key, n in (("rows", out.seconds.num_rows), ("windows", out.windows.num_rows),
                        ("anomalies", out.anomalies.num_rows), ("computed", chunk.windows_computed)):
-            self._counts[key] += n
-        room = SUMMARY_ANOMALY_LIMIT - len(self.summary.anomalies) - len(self._intervals)
-        if room > 0:
-            self._intervals += interval_records(out.anomalies, room)
+            w.counts[key] += n
+        if self._room(w):
+            w.intervals += interval_records(out.anomalies, self._room(w))
 
-    def _reset(self) -> tuple[list[tuple[str, str]], dict[str, int], list[dict[str, Any]]]:
-        state = (self._moves, self._counts, self._intervals)
-        self._moves, self._intervals = [], []
-        self._counts = {"rows": 0, "windows": 0, "anomalies": 0, "computed": 0}
-        return state
+    def _drop(self, inp: Input) -> None:
+        for tmp, _final in self._written.pop(inp.digest, _Written()).moves:
+            Path(tmp).unlink(missing_ok=True)
 
     def _commit(self, inp: Input) -> None:
         from dtg.ledger import commit
 
-        moves, counts, intervals = self._reset()
+        w = self._written.pop(inp.digest, None) or _Written()
+        moves, counts = w.moves, w.counts
         ledger, model, summary = self.ledger, self.scorer.model_id, self.summary
         previous = ledger.get(inp.digest, model)
         # The file's old content (this model), and this input scored into this folder by another
@@ -717,14 +843,12 @@ class _Committer:
         summary.windows_scored += counts["computed"]
         summary.seconds_scored += counts["rows"]
         summary.anomalies_total += counts["anomalies"]
-        summary.anomalies += intervals
+        summary.anomalies += w.intervals[:SUMMARY_ANOMALY_LIMIT - len(summary.anomalies)]
         self.say(f"scored {inp.name}: {counts['rows']} seconds, {counts['windows']} windows, "
                  f"{counts['anomalies']} anomalies")
 
     def _abort(self, inp: Input, exc: DtgError) -> None:
-        moves, _, _ = self._reset()
-        for tmp, _final in moves:
-            Path(tmp).unlink(missing_ok=True)
+        self._drop(inp)
         _failed(self.ledger, self.summary, inp, self.scorer, exc, self.run_id, self.say)
 
     def __enter__(self) -> "_Committer":

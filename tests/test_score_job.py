@@ -255,3 +255,47 @@ def test_two_copies_of_one_log_are_scored_once(template, tmp_path):
     shutil.copy(ws / "incoming" / "v0_0.dtg", ws / "incoming" / "v0_0 copy.dtg")
     result = _score(ws)
     assert (result["files_new"], result["files_skipped"]) == (N_LOGS, 1)
+
+
+def test_logs_scored_while_later_ones_are_still_ingested_get_the_outputs_of_ingesting_all_first(
+        template, tmp_path, monkeypatch):
+    import threading
+
+    import dtg.scoring as scoring
+    from dtg.ingest import ingest
+
+    reference = _copy(template, tmp_path / "reference")  # every log stored before the job starts
+    assert ingest([reference / "incoming"], reference / "data" / "lake", reference / "data" / "quarantine").ok
+    _score(reference)
+
+    ws = _copy(template, tmp_path / "ws")
+    first_scored = threading.Event()
+    real_ingest, real_chunks, calls = scoring._ingest_file, scoring.score_chunks, []
+
+    def slow_ingest(path, lake, quarantine_dir):  # later logs are stored only after the first is scored
+        if calls:
+            assert first_scored.wait(60)
+        return real_ingest(path, lake, quarantine_dir)
+
+    def counted_chunks(*args, **kwargs):
+        calls.append(1)
+        yield from real_chunks(*args, **kwargs)
+        first_scored.set()
+
+    monkeypatch.setattr(scoring, "_ingest_file", slow_ingest)
+    monkeypatch.setattr(scoring, "score_chunks", counted_chunks)
+    result = _score(ws)
+    assert (result["files_new"], result["files_failed"]) == (N_LOGS, 0)
+    assert len(calls) > N_LOGS  # v0_0 was scored before v0_1 (its context) was stored, and again after
+    assert _snapshot(ws) == _snapshot(reference)
+    with Ledger(ws / "data" / "ledger.sqlite") as led:
+        assert sorted(e.status for e in led.entries()) == ["done"] * N_LOGS
+
+
+def test_a_run_marks_all_its_inputs_running_in_one_transaction(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        led.begin_all([("h1", "a.dtg"), ("h2", "b.dtg")], "tiny/v1", "run1")
+        entries = led.entries()
+    assert [(e.input_hash, e.path, e.status, e.run_id) for e in entries] == [
+        ("h1", "a.dtg", "running", "run1"), ("h2", "b.dtg", "running", "run1")]
+    assert entries[0].started == entries[1].started

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dtg.errors import DtgError
 from dtg.lake import Lake
 from dtg.scoring import (cover_max, kst_dates, load_scorer, own_rows, safe_name, score_chunks, score_input,
-                         score_window_set, vehicle_days)
+                         score_window_set, touches, vehicle_days)
 from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
 from test_scoring_support import FEATURES, SIZE, drive_table, publish_model
@@ -162,6 +162,17 @@ def test_a_drive_across_midnight_scores_the_same_as_its_two_days_apart(tmp_path,
     night = whole.slice(0, 300)
     alone, _ = score_input(scorer, lake, _keys(night), thr)
     assert _seconds(one)[:300] == _seconds(alone)
+
+
+def test_a_log_touches_another_when_it_has_seconds_of_its_vehicles_within_the_context():
+    day = 1_715_558_400_000  # 2024-05-13 09:00 KST
+    keys = {"a": np.arange(day, day + 10_000, 1000), "b": np.array([day + 86_400_000])}
+    assert touches(keys, {"a": np.array([day + 9_000 + 5_000])}, margin_ms=5_000)
+    assert touches(keys, {"a": np.array([day - 5_000])}, margin_ms=5_000)
+    assert not touches(keys, {"a": np.array([day + 9_000 + 5_001])}, margin_ms=5_000)
+    assert not touches(keys, {"c": keys["a"]}, margin_ms=5_000)  # another vehicle
+    assert not touches(keys, {"b": np.array([day + 40_000])}, margin_ms=5_000)  # b's day is the next one
+    assert touches(keys, {"b": np.array([day + 86_400_000 + 1_000])}, margin_ms=5_000)
 
 
 def test_model_ids_become_safe_file_names():
