@@ -101,12 +101,11 @@ def worker(kind: str, rows: int) -> dict:
     base = rss_kib("VmRSS")
     t0 = time.perf_counter()
     if kind == "index":  # like for like with the loop: segments and window index only, no split/scaler
-        from dtg.windowing import window_starts
-        from dtg.windowset import _prepare, _segment
+        from dtg.windowing import WindowIndex
+        from dtg.windowset import _segment_table
 
-        work, vstart, _, _, _ = _prepare(table, FEATURES)
-        seg, work = _segment(work, vstart, FEATURES, 1)
-        windows = len(window_starts(seg.row0, seg.length, SIZE, 1))
+        seg = _segment_table(table, FEATURES, 1)[0]
+        windows = WindowIndex.build(seg.row0, seg.length, SIZE, 1).n
     elif kind == "lib":
         ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec(), lake_fingerprint="bench")
         windows = ws.n_windows
@@ -197,7 +196,7 @@ def main() -> None:
     print(f"build_window_set      {lib['seconds']:8.2f} s   peak +{lib['peak_bytes'] / 2**20:7.0f} MiB "
           f"= {lib['peak_bytes'] / fb:.2f}x feature array")
     print(f"  of which the index  {index['seconds']:8.2f} s   peak +{index['peak_bytes'] / 2**20:7.0f} MiB "
-          f"(segments + window starts only, like for like with the loop: "
+          f"(segments + window index only, like for like with the loop: "
           f"{loop_small['seconds'] * index['windows'] / loop_small['windows'] / index['seconds']:.1f}x faster)")
     print(f"loop (extrapolated)   {loop_s:8.2f} s   peak +{loop_mem / 2**20:7.0f} MiB "
           f"= {loop_mem / fb:.2f}x feature array   (measured on {loop_small['rows']:,} rows: "

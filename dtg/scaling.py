@@ -92,7 +92,7 @@ class MinMaxScaler(_Scaler):
         X = _rows(X)
         if X.shape[0] == 0:
             return self
-        lo, hi = _fold(X, np.minimum), _fold(X, np.maximum)
+        lo, hi = column_extrema(X)
         if hasattr(self, "data_min_"):
             if X.shape[1] != self.n_features_in_:
                 raise DtgError(f"scaler was fitted on {self.n_features_in_} features, got {X.shape[1]}")
@@ -227,6 +227,11 @@ def scaler_from_dict(d: dict[str, Any]) -> Scaler:
     if kind == "standard":
         return StandardScaler.from_dict(d)
     raise DtgError(f"unknown scaler kind {kind!r} (valid: {', '.join(SCALERS)})", field="scaler")
+
+
+def column_extrema(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column-wise (min, max) of X (rows, F), float64, with long vectorised inner loops (see `_fold`)."""
+    return _fold(X, np.minimum), _fold(X, np.maximum)
 
 
 def _fold(X: np.ndarray, ufunc: np.ufunc, lines: int = 256) -> np.ndarray:

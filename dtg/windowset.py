@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from dtg import schema
 from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
-from dtg.scaling import SCALERS, MinMaxScaler, Scaler, make_scaler, scaler_from_dict
+from dtg.scaling import SCALERS, MinMaxScaler, Scaler, column_extrema, make_scaler, scaler_from_dict
 from dtg.segments import BlockExtrema, Segmented, UnsortedError, segment_runs
 from dtg.splits import (ALL, CODES, PURGED, SPLIT_NAMES, TRAIN, SplitSpec, WindowRuns, assign_splits, ranges,
                         scoring_runs)
@@ -635,12 +635,9 @@ def _fit_scaler(name: str, seg: Segmented, begins: np.ndarray, ends: np.ndarray)
     if seg.extrema is None or not isinstance(scaler, MinMaxScaler):
         return scaler.fit_chunks(_row_blocks(seg.values, begins, ends))
     lo, hi, rest_b, rest_e = seg.extrema.cover(begins, ends)
-    rest = int((rest_e - rest_b).sum())
-    if len(lo):
-        scaler.fit_extrema(lo, hi, int((ends - begins).sum()) - rest)
-    for rows in _row_blocks(seg.values, rest_b, rest_e, view_rows=1024):  # min/max: any chunking is exact
-        scaler.partial_fit(rows)
-    return scaler
+    rest = [column_extrema(rows) for rows in _row_blocks(seg.values, rest_b, rest_e, view_rows=1024)]
+    return scaler.fit_extrema(np.concatenate([lo] + [r[0][None] for r in rest]),
+                              np.concatenate([hi] + [r[1][None] for r in rest]), int((ends - begins).sum()))
 
 
 def _row_blocks(values: np.ndarray, begins: np.ndarray, ends: np.ndarray,
