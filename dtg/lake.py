@@ -101,7 +101,7 @@ def local_dates(ts: pa.ChunkedArray | pa.Array) -> np.ndarray:
         def wall_clock(ms: np.ndarray) -> np.ndarray:
             return pc.local_timestamp(pa.array(ms, schema.TS_TYPE)).cast(pa.int64()).to_numpy()
 
-        return (per_hour(utc, wall_clock) // 86_400_000).astype("datetime64[D]")
+        return (per_hour(utc, wall_clock) // 86_400_000).view("datetime64[D]")
     local = pc.local_timestamp(ts.cast(schema.TS_TYPE))
     return local.to_numpy().astype("datetime64[D]") if isinstance(local, pa.Array) else \
         local.combine_chunks().to_numpy().astype("datetime64[D]")
@@ -286,7 +286,7 @@ class Lake:
         vidx = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         ts = table.column("ts").cast(pa.int64()).to_numpy()
         day = local_dates(table.column("ts"))
-        day_num = day.astype(np.int64)
+        day_num = day.view(np.int64)
         # Rows grouped by vehicle-day, by ts inside a group, earlier rows first among equal keys. Logs are
         # usually in time order already: one stable integer sort on the group key, lexsort only if not.
         key = vidx * (int(day_num.max() - day_num.min()) + 1) + (day_num - day_num.min())

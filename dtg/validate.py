@@ -101,17 +101,16 @@ def reasons(table: pa.Table) -> Reasons:
 
     vidx = pc.dictionary_encode(pc.fill_null(table.column("vehicle_id"), "")).combine_chunks().indices
     vidx = vidx.to_numpy(zero_copy_only=False)  # int32: sorts faster than int64
-    ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64)
-    pos = np.arange(n)
+    ts = pc.fill_null(table.column("ts").cast(pa.int64()), 0).to_numpy().astype(np.int64, copy=False)
 
     if not ts_null.any():
         # The usual log: each vehicle's time strictly increases in file order, so there is no
         # duplicate and no step backwards; one stable sort of small integers shows it.
         by_vehicle = np.argsort(vidx, kind="stable")
         v_o, t_o = vidx[by_vehicle], ts[by_vehicle]
-        same = v_o[1:] == v_o[:-1]
-        if (t_o[1:][same] > t_o[:-1][same]).all():
+        if ((t_o[1:] > t_o[:-1]) | (v_o[1:] != v_o[:-1])).all():
             return rs
+    pos = np.arange(n)
     cand = pos[rs.ok]
     order = cand[np.lexsort((cand, ts[cand], vidx[cand]))]
     same = (vidx[order][1:] == vidx[order][:-1]) & (ts[order][1:] == ts[order][:-1])

@@ -273,7 +273,7 @@ def test_parts_use_lz4_dictionaries_deltas_and_split_coordinates(tmp_path):
 
 @settings(max_examples=40, deadline=None)
 @given(start=st.integers(-1_000_000_000_000, 2_500_000_000_000),
-       steps=st.lists(st.integers(0, 600_000), min_size=1, max_size=300))
+       steps=st.lists(st.integers(0, 600_000) | st.just(30 * 86_400_000), min_size=1, max_size=300))
 def test_local_dates_equal_arrows_per_row_local_dates(start, steps):
     ts = pa.array(start + np.cumsum(np.array(steps, dtype=np.int64)), schema.TS_TYPE)
     expected = pc.local_timestamp(ts).to_numpy().astype("datetime64[D]")

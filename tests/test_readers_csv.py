@@ -281,7 +281,8 @@ ZONES = ["Asia/Seoul", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe
 
 @settings(max_examples=60, deadline=None)
 @given(zone=st.sampled_from(ZONES), start=st.integers(-2_000_000_000_000, 2_500_000_000_000),
-       steps=st.lists(st.integers(0, 600_000), min_size=1, max_size=400), nulls=st.sets(st.integers(0, 399)))
+       steps=st.lists(st.integers(0, 600_000) | st.just(30 * 86_400_000), min_size=1, max_size=400),
+       nulls=st.sets(st.integers(0, 399)))
 def test_per_hour_time_zone_conversion_equals_arrows_per_row_one(zone, start, steps, nulls):
     ms = start + np.cumsum(np.array(steps, dtype=np.int64))
     mask = np.array([i in nulls for i in range(len(ms))])

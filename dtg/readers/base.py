@@ -180,8 +180,10 @@ def per_hour(ms: np.ndarray, exact: Callable[[np.ndarray], np.ndarray]) -> np.nd
     first = np.arange(h0, h1 + 1, dtype=np.int64) * HOUR_MS
     shift = exact(first) - first
     steady = exact(first + HOUR_MS - 1) - (first + HOUR_MS - 1) == shift
-    hour = ms // HOUR_MS - h0
-    out = ms + shift[hour]
+    hour = ms // HOUR_MS
+    hour -= h0
+    out = shift[hour]
+    out += ms
     if not steady.all():
         rows = np.flatnonzero(~steady[hour])
         out[rows] = exact(ms[rows])
