@@ -66,9 +66,11 @@ def outside_korea(table: pa.Table) -> np.ndarray:
     """Rows with a valid position on Earth but outside `schema.KOREA_BBOX` (kept, reported as a warning)."""
     if table.num_rows == 0:
         return np.zeros(0, dtype=bool)
+    la0, la1, lo0, lo1 = schema.KOREA_BBOX
+    if _all_within(table.column("lat"), la0, la1) and _all_within(table.column("lon"), lo0, lo1):
+        return np.zeros(table.num_rows, dtype=bool)  # the usual Korean log: min..max inside the box
     lat, lat_null = _np(table, "lat")
     lon, lon_null = _np(table, "lon")
-    la0, la1, lo0, lo1 = schema.KOREA_BBOX
     with np.errstate(invalid="ignore"):
         on_earth = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~((lat == 0) & (lon == 0))
         inside = (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)

@@ -157,3 +157,12 @@ def test_every_row_is_either_kept_or_rejected_and_kept_rows_are_clean(secs, spee
     assert len(keys) == len(set(keys))
     sp = np.array(good.column("speed").to_pylist())
     assert ((sp >= 0) & (sp <= 255)).all()
+
+
+@pytest.mark.parametrize("lat, lon, expected", [
+    ([37.5, 35.1, 33.5], [127.0, 129.0, 126.5], [False, False, False]),  # all inside: no per-row check needed
+    ([37.5, 37.5, None], [127.0, 140.0, 127.0], [False, True, False]),  # only the longitude leaves the box
+    ([37.5, float("nan"), 37.5], [127.0, 127.0, 10.0], [False, False, True]),
+])
+def test_outside_korea_looks_at_both_coordinates_of_every_row(lat, lon, expected):
+    assert outside_korea(table(3, lat=lat, lon=lon)).tolist() == expected
