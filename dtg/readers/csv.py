@@ -168,11 +168,13 @@ def _delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _to_float(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Text -> (float64, bad mask): a non-empty value that is not a number is bad."""
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+def _to_float(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
+    """Text -> (float64, bad mask): a non-empty value that is not a number is bad.
+
+    Columns pyarrow already parsed as numbers keep their chunks (no copy into one array)."""
     if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
         return col.cast(pa.float64()), np.zeros(len(col), dtype=bool)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     try:
         return pc.cast(pc.utf8_trim_whitespace(col), pa.float64()), np.zeros(len(col), dtype=bool)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
