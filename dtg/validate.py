@@ -43,10 +43,22 @@ def _np(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(vals, dtype=np.float64), null
 
 
+def _np_min_max(col: pa.ChunkedArray) -> tuple[float, float] | None:
+    """(min, max) of a column without nulls by numpy over its buffers (NaN if any value is NaN), several
+    times faster than Arrow's min_max; None for a column with nulls or of another type."""
+    if col.null_count or len(col) == 0 or not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+        return None
+    chunks = [c.to_numpy() for c in col.chunks if len(c)]  # zero-copy: no nulls
+    return min(float(c.min()) for c in chunks), max(float(c.max()) for c in chunks)
+
+
 def _all_within(col: pa.ChunkedArray, lo: float, hi: float) -> bool:
     """True if every non-null value is a number in [lo, hi] (min/max in one pass, no per-row arrays)."""
     if col.null_count == len(col):
         return True
+    fast = _np_min_max(col)
+    if fast is not None:
+        return lo <= fast[0] and fast[1] <= hi  # False for NaN
     if pa.types.is_floating(col.type) and pc.any(pc.is_nan(col)).as_py():
         return False
     mm = pc.min_max(col)
@@ -57,8 +69,12 @@ def _may_be_zero(col: pa.ChunkedArray) -> bool:
     """False if no value of the column can be 0 (0 outside its min..max): no (0, 0) fix to look for."""
     if col.null_count == len(col):
         return False
-    mm = pc.min_max(col)
-    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    fast = _np_min_max(col)
+    if fast is not None and not np.isnan(fast).any():
+        lo, hi = fast
+    else:  # Arrow's min_max skips NaN
+        mm = pc.min_max(col)
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
     return lo is not None and lo <= 0 <= hi
 
 

@@ -77,6 +77,8 @@ def test_gps_zero_zero_is_no_fix():
 @pytest.mark.parametrize("lat, lon, expected", [
     ([float("nan"), 0.0, -0.0, None], [0.0, 0.0, 0.0, 0.0], [(2, "bad_number:lat"), (3, "gps_no_fix"),
                                                             (4, "gps_no_fix")]),
+    ([float("nan"), 0.0, -0.0, 37.5], [0.0, 0.0, 0.0, 127.0], [(2, "bad_number:lat"), (3, "gps_no_fix"),
+                                                            (4, "gps_no_fix")]),  # NaN, no nulls
     ([37.5, 0.0, -0.0, 12.0], [127.0, 10.0, 5.0, 0.0], []),  # lat 0 or lon 0 alone is a position
     ([-10.0, 10.0, 37.5, 37.5], [0.0, 0.0, 127.0, 127.0], []),  # 0 within the range, never taken
 ])
@@ -166,3 +168,11 @@ def test_every_row_is_either_kept_or_rejected_and_kept_rows_are_clean(secs, spee
 ])
 def test_outside_korea_looks_at_both_coordinates_of_every_row(lat, lon, expected):
     assert outside_korea(table(3, lat=lat, lon=lon)).tolist() == expected
+
+
+@pytest.mark.parametrize("value, reason", [(300.0, "speed_out_of_range"), (float("nan"), "bad_number:speed")])
+def test_a_bad_value_in_a_later_chunk_of_a_column_is_found(value, reason):
+    t = table(6, speed=[30.0, 31.0, 32.0, 33.0, value, 35.0])
+    t = pa.concat_tables([t.slice(0, 3), t.slice(3)])
+    assert t.column("speed").num_chunks == 2
+    assert reasons_of(t) == [(6, reason)]
