@@ -49,7 +49,9 @@ def _np_min_max(col: pa.ChunkedArray) -> tuple[float, float] | None:
     if col.null_count or len(col) == 0 or not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
         return None
     chunks = [c.to_numpy() for c in col.chunks if len(c)]  # zero-copy: no nulls
-    return min(float(c.min()) for c in chunks), max(float(c.max()) for c in chunks)
+    lows = np.array([c.min() for c in chunks], dtype=np.float64)  # np.min, unlike min(), keeps a NaN
+    highs = np.array([c.max() for c in chunks], dtype=np.float64)
+    return float(lows.min()), float(highs.max())
 
 
 def _all_within(col: pa.ChunkedArray, lo: float, hi: float) -> bool:
