@@ -193,9 +193,9 @@ def main() -> None:
     fb = lib["feature_bytes"]
     print(f"rows {lib['rows']:,}  windows {lib['windows']:,}  features {len(FEATURES)}  size {SIZE}  "
           f"feature array {fb / 2**20:.0f} MiB")
-    print(f"build_window_set      {lib['seconds']:8.2f} s   peak +{lib['peak_bytes'] / 2**20:7.0f} MiB "
+    print(f"build_window_set      {lib['seconds']:8.3f} s   peak +{lib['peak_bytes'] / 2**20:7.0f} MiB "
           f"= {lib['peak_bytes'] / fb:.2f}x feature array")
-    print(f"  of which the index  {index['seconds']:8.2f} s   peak +{index['peak_bytes'] / 2**20:7.0f} MiB "
+    print(f"  of which the index  {index['seconds']:8.3f} s   peak +{index['peak_bytes'] / 2**20:7.0f} MiB "
           f"(segments + window index only, like for like with the loop: "
           f"{loop_small['seconds'] * index['windows'] / loop_small['windows'] / index['seconds']:.1f}x faster)")
     print(f"loop (extrapolated)   {loop_s:8.2f} s   peak +{loop_mem / 2**20:7.0f} MiB "

@@ -539,8 +539,7 @@ def _all_equal(off: np.ndarray, data: memoryview, lo: int, hi: int, name: bytes)
     block = max(1, _VERIFY_BYTES // width)
     pattern = name * block
     for a in range(int(off[lo]), int(off[hi]), block * width):
-        b = min(int(off[hi]), a + block * width)
-        if bytes(data[a:b]) != pattern[:b - a]:
+        if not pattern.startswith(data[a:min(int(off[hi]), a + block * width)]):  # memcmp, no copy
             return False
     return True
 
