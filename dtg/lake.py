@@ -249,7 +249,10 @@ class Lake:
 
     def stored_ts(self, vehicle_id: str, date: dt.date) -> np.ndarray:
         """Sorted epoch-ms timestamps already stored for one vehicle-day."""
-        d = self.partition_dir(vehicle_id, date)
+        return self._stored_ts(self.partition_dir(vehicle_id, date))
+
+    @staticmethod
+    def _stored_ts(d: Path) -> np.ndarray:
         files = sorted(d.glob("part-*.parquet")) if d.is_dir() else []
         if not files:
             return np.empty(0, dtype=np.int64)
@@ -299,37 +302,32 @@ class Lake:
             k_s, t_s = key[order], ts[order]
         bounds = np.concatenate(([0], np.flatnonzero(k_s[1:] != k_s[:-1]) + 1, [len(order)]))
 
-        def new_rows(lo: int, hi: int) -> tuple[np.ndarray, bool]:
+        def new_rows(lo: int, hi: int) -> tuple[np.ndarray, Path, bool]:
             """(rows of one vehicle-day group not stored yet, as indices into `table` in ts order;
-            whether the vehicle-day is new to the lake)."""
+            its folder; whether the vehicle-day is new to the lake)."""
             t = t_s[lo:hi]
             first = np.ones(len(t), dtype=bool)
             first[1:] = t[1:] != t[:-1]
-            stored = self.stored_ts(vehicle_names[int(vidx[order[lo]])], day[order[lo]].astype(dt.date))
+            folder = self.partition_dir(vehicle_names[int(vidx[order[lo]])], day[order[lo]].astype(dt.date))
+            stored = self._stored_ts(folder)
             if len(stored) == 0:
-                return order[lo:hi][first], True
-            return order[lo:hi][first & ~np.isin(t, stored)], False
+                return order[lo:hi][first], folder, True
+            return order[lo:hi][first & ~np.isin(t, stored)], folder, False
 
         with self.lock():
             with ThreadPoolExecutor(max_workers=min(WRITERS, len(bounds) - 1)) as pool:
-                groups = list(zip(bounds[:-1], bounds[1:]))
-                found = list(pool.map(lambda g: new_rows(*g), groups))
-                keep = [k for k, _ in found]
-                fresh = [f for _, f in found]
-                counts = np.array([len(k) for k in keep])
-                ingested = int(counts.sum())
+                found = list(pool.map(lambda g: new_rows(*g), zip(bounds[:-1], bounds[1:])))
+                ingested = sum(len(keep) for keep, _, _ in found)
                 stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
 
-                def store(i: int) -> None:
-                    lo = int(groups[i][0])
-                    folder = self.partition_dir(vehicle_names[int(vidx[order[lo]])], day[order[lo]].astype(dt.date))
+                def store(keep: np.ndarray, folder: Path, fresh: bool) -> None:
                     name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
-                    part = _rows(table, keep[i])
+                    part = _rows(table, keep)
                     atomic.write_parquet(folder / name, part, **PARQUET_OPTIONS)
-                    if fresh[i]:  # a new vehicle-day: its digest is this part's, already in ts order
+                    if fresh:  # a new vehicle-day: its digest is this part's, already in ts order
                         _write_digest(folder, [name], part.num_rows, table_digest(part))
 
-                list(pool.map(store, [i for i in range(len(groups)) if counts[i]]))
+                list(pool.map(lambda f: store(*f), [f for f in found if len(f[0])]))
         return ingested, table.num_rows - ingested
 
     # ------------------------------------------------------------------ fingerprint
@@ -381,12 +379,18 @@ def _rows(table: pa.Table, idx: np.ndarray) -> pa.Table:
 
 def _write_digest(folder: Path, parts: list[str], rows: int, digest: str) -> None:
     """Cache a partition's digest beside its parts; keyed by the part names, so any later write makes
-    it stale (part names are unique per write) and `fingerprint()` recomputes it."""
+    it stale (part names are unique per write) and `fingerprint()` recomputes it.
+
+    Written to a temporary file and renamed, but not fsynced: a cache that a crash leaves missing, empty
+    or stale is only recomputed, so it does not pay the two fsyncs per vehicle-day a durable write costs."""
+    tmp = folder / f"{atomic.TMP_PREFIX}{DIGEST_FILE}.{uuid.uuid4().hex}"
+    text = json.dumps({"algo": DIGEST_ALGO, "parts": parts, "rows": rows, "digest": digest}, indent=2,
+                      sort_keys=True, ensure_ascii=False)
     try:
-        atomic.write_json(folder / DIGEST_FILE, {"algo": DIGEST_ALGO, "parts": parts, "rows": rows,
-                                                 "digest": digest})
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, folder / DIGEST_FILE)
     except OSError:
-        pass
+        tmp.unlink(missing_ok=True)
 
 
 def _sort_order(table: pa.Table) -> np.ndarray | None:
