@@ -440,6 +440,16 @@ def context_ms(scorer: Scorer) -> int:
     return (scorer.size + 2) * max(1, scorer.max_gap) * 1000 + 1000
 
 
+def context_query(scorer: Scorer, vehicle: str, ts: np.ndarray) -> dict[str, Any]:
+    """`Lake.read` arguments for one vehicle-day's seconds (sorted epoch ms) and their context."""
+    import datetime as dt
+
+    margin = context_ms(scorer)
+    return {"vehicles": [vehicle], "columns": ["vehicle_id", "ts", *scorer.features],
+            "start": dt.datetime.fromtimestamp((int(ts[0]) - margin) / 1000, dt.timezone.utc),
+            "end": dt.datetime.fromtimestamp((int(ts[-1]) + margin + 1) / 1000, dt.timezone.utc)}
+
+
 def touches(keys: dict[str, np.ndarray], other: dict[str, np.ndarray], margin_ms: int) -> bool:
     """True when `other` (vehicle → epoch ms) has a second of a vehicle of `keys` within `margin_ms`
     of one of its vehicle-days: the lake rows `score_chunks(keys)` reads are then not the same
@@ -455,16 +465,10 @@ def score_chunks(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], thresho
                  batch_size: int = 4096) -> Iterator[Chunk]:
     """Score an input's seconds (`keys`: vehicle → epoch ms) one vehicle-day at a time, with the
     neighbouring seconds in the lake as context; memory is bounded by one vehicle-day."""
-    import datetime as dt
-
     from dtg.windowset import build_window_set
 
-    margin = context_ms(scorer)
     for vehicle, date, ts in vehicle_days(keys):
-        start = dt.datetime.fromtimestamp((int(ts[0]) - margin) / 1000, dt.timezone.utc)
-        end = dt.datetime.fromtimestamp((int(ts[-1]) + margin + 1) / 1000, dt.timezone.utc)
-        table = lake.read(vehicles=[vehicle], start=start, end=end,
-                          columns=["vehicle_id", "ts", *scorer.features])
+        table = lake.read(**context_query(scorer, vehicle, ts))
         check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
         ws = build_window_set(table, size=scorer.size, stride=1, features=scorer.features,
                               max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
@@ -659,13 +663,17 @@ def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lak
     logs stored since adds rows within its context (`touches`), its outputs stand; otherwise its temp
     files are dropped and it is scored again on the complete lake. Inputs are committed or failed in
     input order. So outputs, ledger and summary are those of storing every log first, then scoring.
+    While the model scores an input, a reader thread waits for the next one's keys and reads its first
+    vehicle-day from the lake (`_LookAhead`).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     margin = context_ms(scorer)
     pending: list[tuple[Input, dict[str, np.ndarray] | None, list[int], DtgError | None]] = []
 
-    def score(inp: Input, keys: dict[str, np.ndarray]) -> DtgError | None:
+    def score(inp: Input, keys: dict[str, np.ndarray], source: Any = lake) -> DtgError | None:
         try:
-            for chunk in score_chunks(scorer, lake, keys, threshold, batch_size):
+            for chunk in score_chunks(scorer, source, keys, threshold, batch_size):
                 committer.add(inp, chunk)
         except DtgError as exc:
             committer.discard(inp)
@@ -687,54 +695,90 @@ def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lak
                 committer.fail(inp, error)
         pending.clear()
 
-    for i, inp in enumerate(inputs):
+    def look_ahead(i: int) -> "_LookAhead":
         try:
-            keys: dict[str, np.ndarray] | None = ingester.keys(i)
+            keys = ingester.keys(i)
         except DtgError as exc:
-            pending.append((inp, None, [], exc))
-        else:
-            unstored = ingester.unstored_after(i)
-            pending.append((inp, keys, unstored, score(inp, keys)))
-        if ingester.complete():
-            settle()
+            return _LookAhead(lake, None, [], exc)
+        ahead = _LookAhead(lake, keys, ingester.unstored_after(i))  # before any read of input i
+        ahead.read_first(scorer)
+        return ahead
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-read") as reader:
+        upcoming = reader.submit(look_ahead, 0) if inputs else None
+        for i, inp in enumerate(inputs):
+            ahead = upcoming.result()
+            upcoming = reader.submit(look_ahead, i + 1) if i + 1 < len(inputs) else None
+            if ahead.keys is None:
+                pending.append((inp, None, [], ahead.error))
+            else:
+                pending.append((inp, ahead.keys, ahead.unstored, score(inp, ahead.keys, ahead)))
+            if ingester.complete():
+                settle()
     ingester.complete(wait=True)
     settle()
+
+
+class _LookAhead:
+    """An input's keys (or its ingest's error), the logs not yet stored when they were taken, and a
+    lake whose `read` answers the input's first vehicle-day from rows read ahead of time."""
+
+    def __init__(self, lake: Any, keys: dict[str, np.ndarray] | None, unstored: list[int],
+                 error: DtgError | None = None) -> None:
+        self.lake, self.keys, self.unstored, self.error = lake, keys, unstored, error
+        self._query: dict[str, Any] | None = None
+        self._table: pa.Table | None = None
+
+    def read_first(self, scorer: Scorer) -> None:
+        days = vehicle_days(self.keys or {})
+        if days:
+            vehicle, _date, ts = days[0]
+            try:
+                query = context_query(scorer, vehicle, ts)
+                self._table = self.lake.read(**query)
+                self._query = query
+            except Exception:  # noqa: BLE001 - the scoring thread reads again and reports it there
+                self._table = None
+
+    def read(self, **query: Any) -> pa.Table:
+        if self._query is not None and query == self._query:
+            table, self._query, self._table = self._table, None, None
+            return table
+        return self.lake.read(**query)
 
 
 class _Ingester:
     """Stores the run's new logs in the lake (`dtg ingest`'s code) one after another in a background
     thread, so that the model scores the first logs while the next ones are read and stored. Lake
-    inputs need no ingest: their keys are the partition's stored seconds."""
+    inputs store nothing: the thread reads their keys (the partition's stored seconds) ahead."""
 
     def __init__(self, inputs: list[Input], lake: Any, quarantine_dir: Path) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._inputs, self._lake = inputs, lake
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-ingest")
-        self._jobs = {i: self._pool.submit(_ingest_file, Path(inp.name), lake, quarantine_dir)
-                      for i, inp in enumerate(inputs) if inp.partition is None}
+        self._jobs = [self._pool.submit(_ingest_file, Path(inp.name), lake, quarantine_dir) if inp.partition is None
+                      else self._pool.submit(_partition_keys, lake, inp.partition) for inp in inputs]
+        self._logs = {i for i, inp in enumerate(inputs) if inp.partition is None}  # the inputs that write
 
     def keys(self, i: int) -> dict[str, np.ndarray]:
         """Input i's seconds per vehicle, once stored (raises its ingest's DtgError)."""
-        if i not in self._jobs:
-            return _partition_keys(self._lake, self._inputs[i].partition)
         return self._jobs[i].result()
 
     def stored(self, i: int) -> bool:
-        """Input i's ingest ended without error (so it may have added rows to the lake)."""
-        job = self._jobs.get(i)
-        return job is not None and job.done() and job.exception() is None
+        """Input i is a log whose ingest ended without error (so it may have added rows to the lake)."""
+        job = self._jobs[i]
+        return i in self._logs and job.done() and job.exception() is None
 
     def unstored_after(self, i: int) -> list[int]:
         """The logs after input i whose ingest has not ended yet."""
-        return [j for j in range(i + 1, len(self._inputs)) if j in self._jobs and not self._jobs[j].done()]
+        return [j for j in range(i + 1, len(self._jobs)) if j in self._logs and not self._jobs[j].done()]
 
     def complete(self, wait: bool = False) -> bool:
         """Whether every ingest has ended (`wait`: wait for them). An error other than a log's
         DtgError stops the run here, before any input scored on an incomplete lake is committed."""
-        if not wait and not all(job.done() for job in self._jobs.values()):
+        if not wait and not all(self._jobs[j].done() for j in self._logs):
             return False
-        for job in self._jobs.values():
+        for job in self._jobs:
             exc = job.exception()
             if exc is not None and not isinstance(exc, DtgError):
                 raise exc
