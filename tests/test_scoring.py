@@ -175,6 +175,27 @@ def test_a_log_touches_another_when_it_has_seconds_of_its_vehicles_within_the_co
     assert touches(keys, {"b": np.array([day + 86_400_000 + 1_000])}, margin_ms=5_000)
 
 
+def test_the_look_ahead_answers_the_first_vehicle_days_query_once_from_the_rows_read_ahead(tmp_path, model_dir):
+    from dtg.scoring import _LookAhead, context_query
+
+    scorer = load_scorer(model_dir, device="cpu")
+    lake = Lake(tmp_path / "lake")
+    whole = drive_table(n=150, seed=11)
+    lake.write(whole.slice(0, 120))
+    keys = _keys(whole.slice(0, 120))
+    ahead = _LookAhead(lake, keys, [])
+    ahead.read_first(scorer)
+    lake.write(whole.slice(120))  # 30 more seconds, within the first 120's context
+    query = context_query(scorer, *list(keys.items())[0])
+    assert ahead.read(**query).num_rows == 120  # as read ahead
+    assert ahead.read(**query).num_rows == 150  # once: then the lake itself
+    thr = FixedThreshold(0.05).fit()
+    primed = _LookAhead(lake, keys, [])
+    primed.read_first(scorer)
+    assert [c.outputs.seconds for c in score_chunks(scorer, primed, keys, thr)][0].equals(
+        score_input(scorer, lake, keys, thr)[0].seconds)
+
+
 def test_model_ids_become_safe_file_names():
     assert safe_name("tiny/v1") == "tiny_v1"
     assert safe_name("../../etc") == "_.._etc"
