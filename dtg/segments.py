@@ -25,7 +25,7 @@ MS_PER_S = 1000
 _CHUNK = 1 << 20
 _STEP_CHUNK = 1 << 16  # timestamps per chunk when looking for irregular steps (temporaries stay in cache)
 BLOCK = 1 << 14  # rows per block when interleaving columns (keeps the output block in cache)
-_FOLD = 256  # rows folded into one line for the per-block min/max (long vectorised inner loops)
+_FOLD = 256  # rows folded into one line for the per-block min/max (long vectorised inner loops); a power of 2
 
 
 class UnsortedError(ValueError):
@@ -260,5 +260,14 @@ def _interleave(out: np.ndarray, columns: Sequence[np.ndarray]) -> BlockExtrema:
         else:  # the last, shorter block
             lo_parts[k] = np.tile(block.min(axis=0), _FOLD)
             hi_parts[k] = np.tile(block.max(axis=0), _FOLD)
-    return BlockExtrema(np.arange(blocks, dtype=np.int64) * BLOCK, lo_parts.reshape(blocks, _FOLD, f).min(axis=1),
-                        hi_parts.reshape(blocks, _FOLD, f).max(axis=1), n)
+    return BlockExtrema(np.arange(blocks, dtype=np.int64) * BLOCK, _halve(lo_parts, np.minimum, f),
+                        _halve(hi_parts, np.maximum, f), n)
+
+
+def _halve(lines: np.ndarray, ufunc: np.ufunc, f: int) -> np.ndarray:
+    """(B, _FOLD * F) folded lines to (B, F): `ufunc` of the two halves until one row's width is left
+    (each step pairs rows r and r + half of the fold; long inner loops, unlike a reduce over axis 1)."""
+    while lines.shape[1] > f:
+        half = lines.shape[1] // 2
+        lines = ufunc(lines[:, :half], lines[:, half:])
+    return lines
