@@ -301,3 +301,12 @@ def test_per_hour_conversion_across_a_transition_second_by_second(zone, local):
     naive = pa.array(t0 + np.arange(0, 3 * 3_600_000, 1000, dtype=np.int64), pa.timestamp("ms"))
     expected = pc.assume_timezone(naive, timezone=zone, ambiguous="earliest", nonexistent="earliest")
     assert assume_tz(naive, zone).equals(expected)
+
+
+def test_float32_columns_hold_the_float32_nearest_to_the_written_number():
+    written = ["0.1", "254.99999", "3.4028235e38", "-9.81", "1e-45", "123.456789"]
+    text = "time,speed,accel_x\n" + "".join(f"2024-05-13 08:00:0{i},{w},{w}\n" for i, w in enumerate(written))
+    r = parse(text)
+    expected = pa.array([float(w) for w in written], pa.float64()).cast(pa.float32())
+    assert r.table.column("speed").combine_chunks().equals(expected)
+    assert r.table.column("accel_x").type == pa.float32()

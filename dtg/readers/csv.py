@@ -171,8 +171,11 @@ def _delimiter(first_line: str) -> str:
 def _to_float(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
     """Text -> (float64, bad mask): a non-empty value that is not a number is bad.
 
-    Columns pyarrow already parsed as numbers keep their chunks (no copy into one array)."""
-    if pa.types.is_floating(col.type) or pa.types.is_integer(col.type):
+    Columns pyarrow already parsed as floats are returned as they are (float32 or float64, in their
+    chunks: no copy into one array)."""
+    if pa.types.is_floating(col.type):
+        return col, np.zeros(len(col), dtype=bool)
+    if pa.types.is_integer(col.type):
         return col.cast(pa.float64()), np.zeros(len(col), dtype=bool)
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     try:
@@ -290,7 +293,13 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         )
 
     by_canon = {c: h for h, c in cols.items()}
-    numeric_types = {h: (pa.string() if c in STRING_COLUMNS else pa.float64()) for h, c in cols.items()}
+    scale = (mapping or {}).get("scale", {})
+
+    def number_type(canon: str) -> pa.DataType:
+        """float32 columns without a scale factor are parsed as float32: no float64 copy to cast."""
+        return pa.float32() if schema.BY_NAME[canon].type == pa.float32() and canon not in scale else pa.float64()
+
+    numeric_types = {h: (pa.string() if c in STRING_COLUMNS else number_type(c)) for h, c in cols.items()}
     # Fastest first: pyarrow parses ISO timestamps and numbers itself; any bad cell falls back to text.
     attempts = [dict(numeric_types, **{by_canon["ts"]: pa.timestamp("ms")}), numeric_types,
                 {h: pa.string() for h in cols}]
@@ -331,7 +340,6 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
         ts, ok = parse_timestamps(ts_col, tz)
     rs.fail(~ok, "bad_timestamp")
     out["ts"] = ts
-    scale = (mapping or {}).get("scale", {})
     for canon in NUMERIC_COLUMNS:
         if canon not in by_canon:
             continue
