@@ -303,7 +303,7 @@ class WindowSet:
             raise DtgError(f"unreadable window set metadata: {exc}", file=meta_path) from None
         if meta.get("format_version") != FORMAT_VERSION:
             raise DtgError(f"unsupported window set format {meta.get('format_version')!r} "
-                           f"(this dtg reads {FORMAT_VERSION})", file=meta_path)
+                           f"(this dtg reads {FORMAT_VERSION}); run `dtg window` again", file=meta_path)
         arrays = {}
         for name in _ROW_ARRAYS + ("segments", "runs", "filled_rows"):
             path = folder / f"{name}.npy"

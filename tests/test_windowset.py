@@ -483,3 +483,19 @@ def test_training_row_ranges_are_the_maximal_runs_of_rows_covered_by_training_wi
     begins, ends = _train_rows(ws.index, runs)
     assert begins.tolist() == np.flatnonzero(edge == 1).tolist()
     assert ends.tolist() == np.flatnonzero(edge == -1).tolist()
+
+
+def test_a_set_of_another_format_or_with_runs_not_covering_the_windows_is_refused(tmp_path):
+    ws = build_window_set(make_table([[(60, 2), (40, 3)]]), size=5, split=SplitSpec())
+    ws.save(tmp_path / "set")
+    meta_path = tmp_path / "set" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format_version": 1}))
+    with pytest.raises(DtgError, match=r"unsupported window set format 1 \(this dtg reads 2\); run `dtg window`"):
+        WindowSet.load(tmp_path / "set")
+    meta_path.write_text(json.dumps(meta))
+    runs = np.load(tmp_path / "set" / "runs.npy")
+    runs[-1, 0] = ws.n_windows  # a run starting past the last window
+    np.save(tmp_path / "set" / "runs.npy", runs)
+    with pytest.raises(DtgError, match="runs do not cover"):
+        WindowSet.load(tmp_path / "set")
