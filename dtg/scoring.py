@@ -568,8 +568,9 @@ def run_score(
     """The scheduled job: score every input the ledger has not seen for this model version.
 
     With no `sources`, every lake partition is an input. Holds the run lock throughout; finishes the
-    commits of killed runs first; ingests all new logs before scoring any (so a log's neighbours in
-    the same run are context for it); then per input: score, write temp files, commit (ledger).
+    commits of killed runs first; ingests the new logs in a background thread while the model scores
+    the stored ones, with the outputs of ingesting all of them first (a log's neighbours in the same
+    run are context for it: `_score_local`); then per input: score, write temp files, commit (ledger).
     A bad input is recorded as failed and reported; the others are still scored.
     `engine="ray"` scores the vehicle-days on Ray (`address`: a cluster to join; `workers`: actors,
     and CPUs of a local Ray), everything else unchanged (dtg/engines/ray_engine.py).
