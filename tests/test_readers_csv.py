@@ -174,10 +174,11 @@ def test_header_only_csv_reads_zero_rows():
     assert r.rows_read == 0 and r.table.num_rows == 0
 
 
-def test_parquet_in_canonical_schema_is_read_with_naive_ts_as_local_time(tmp_path):
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_parquet_in_canonical_schema_is_read_with_naive_ts_as_local_time(tmp_path, unit):
     p = tmp_path / "x.parquet"
-    pq.write_table(pa.table({"vehicle_id": ["v"], "ts": pa.array([dt.datetime(2024, 5, 13, 8)], pa.timestamp("ms")),
-                             "speed": [3.0], "extra": [1]}), p)
+    pq.write_table(pa.table({"vehicle_id": ["v"], "ts": pa.array([dt.datetime(2024, 5, 13, 8)], pa.timestamp(unit)),
+                             "speed": [3.0], "extra": [1]}), p, coerce_timestamps=None if unit != "ns" else "us")
     r = read_source(p)
     assert r.format == "parquet" and r.table.schema == schema.SCHEMA
     row = r.table.to_pylist()[0]

@@ -191,13 +191,13 @@ def per_hour(ms: np.ndarray, exact: Callable[[np.ndarray], np.ndarray]) -> np.nd
 
 
 def assume_tz(naive: pa.Array | pa.ChunkedArray, tz: str) -> pa.Array:
-    """`pc.assume_timezone(naive, tz)` with ambiguous and nonexistent local times taken as the earliest,
-    for a timestamp[ms] array: the time-zone database is consulted once per hour (`per_hour`), not per row."""
+    """`pc.assume_timezone(naive, tz)` with ambiguous and nonexistent local times taken as the earliest;
+    for a timestamp[ms] array the time-zone database is consulted once per hour (`per_hour`), not per row."""
     import pyarrow.compute as pc
 
     if isinstance(naive, pa.ChunkedArray):
         naive = naive.combine_chunks()
-    if naive.null_count == len(naive):
+    if naive.null_count == len(naive) or naive.type.unit != "ms":  # other units: Arrow, per row
         return pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
 
     def exact(ms: np.ndarray) -> np.ndarray:
