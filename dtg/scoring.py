@@ -465,16 +465,27 @@ def score_chunks(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], thresho
                  batch_size: int = 4096) -> Iterator[Chunk]:
     """Score an input's seconds (`keys`: vehicle → epoch ms) one vehicle-day at a time, with the
     neighbouring seconds in the lake as context; memory is bounded by one vehicle-day."""
-    from dtg.windowset import build_window_set
-
     for vehicle, date, ts in vehicle_days(keys):
-        table = lake.read(**context_query(scorer, vehicle, ts))
-        check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
-        ws = build_window_set(table, size=scorer.size, stride=1, features=scorer.features,
-                              max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
-        own = own_rows(ws, {vehicle: ts})
+        ws, own = vehicle_day_set(scorer, lake, vehicle, ts)
         scored = score_window_set(scorer, ws, own, batch_size)
         yield Chunk(vehicle, date, build_outputs(scorer, ws, scored, threshold), scored.windows_computed)
+
+
+def vehicle_day_set(scorer: Scorer, lake: Any, vehicle: str, ts: np.ndarray) -> tuple[Any, np.ndarray]:
+    """The window set of one vehicle-day's seconds (sorted epoch ms) with their lake context, and
+    which of its rows are those seconds. A `_LookAhead` gives the one it prepared, once."""
+    from dtg.windowset import build_window_set
+
+    if isinstance(lake, _LookAhead):
+        prepared = lake.take(vehicle, ts)
+        if prepared is not None:
+            return prepared
+        lake = lake.lake
+    table = lake.read(**context_query(scorer, vehicle, ts))
+    check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
+    ws = build_window_set(table, size=scorer.size, stride=1, features=scorer.features,
+                          max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
+    return ws, own_rows(ws, {vehicle: ts})
 
 
 def score_input(scorer: Scorer, lake: Any, keys: dict[str, np.ndarray], threshold: Any,
@@ -664,8 +675,8 @@ def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lak
     logs stored since adds rows within its context (`touches`), its outputs stand; otherwise its temp
     files are dropped and it is scored again on the complete lake. Inputs are committed or failed in
     input order. So outputs, ledger and summary are those of storing every log first, then scoring.
-    While the model scores an input, a reader thread waits for the next one's keys and reads its first
-    vehicle-day from the lake (`_LookAhead`).
+    While the model scores an input, a reader thread waits for the next one's keys, reads its first
+    vehicle-day from the lake and builds its window set (`_LookAhead`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -702,7 +713,7 @@ def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lak
         except DtgError as exc:
             return _LookAhead(lake, None, [], exc)
         ahead = _LookAhead(lake, keys, ingester.unstored_after(i))  # before any read of input i
-        ahead.read_first(scorer)
+        ahead.prepare_first(scorer)
         return ahead
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dtg-read") as reader:
@@ -721,31 +732,30 @@ def _score_local(inputs: list[Input], ingester: "_Ingester", scorer: Scorer, lak
 
 
 class _LookAhead:
-    """An input's keys (or its ingest's error), the logs not yet stored when they were taken, and a
-    lake whose `read` answers the input's first vehicle-day from rows read ahead of time."""
+    """An input's keys (or its ingest's error), the logs not yet stored when they were taken, and the
+    window set of its first vehicle-day, prepared ahead of time (`vehicle_day_set` takes it once)."""
 
     def __init__(self, lake: Any, keys: dict[str, np.ndarray] | None, unstored: list[int],
                  error: DtgError | None = None) -> None:
         self.lake, self.keys, self.unstored, self.error = lake, keys, unstored, error
-        self._query: dict[str, Any] | None = None
-        self._table: pa.Table | None = None
+        self._first: tuple[str, np.ndarray, tuple[Any, np.ndarray]] | None = None
 
-    def read_first(self, scorer: Scorer) -> None:
+    def prepare_first(self, scorer: Scorer) -> None:
         days = vehicle_days(self.keys or {})
         if days:
             vehicle, _date, ts = days[0]
             try:
-                query = context_query(scorer, vehicle, ts)
-                self._table = self.lake.read(**query)
-                self._query = query
-            except Exception:  # noqa: BLE001 - the scoring thread reads again and reports it there
-                self._table = None
+                self._first = (vehicle, ts, vehicle_day_set(scorer, self.lake, vehicle, ts))
+            except Exception:  # noqa: BLE001 - the scoring thread prepares it again and reports it there
+                self._first = None
 
-    def read(self, **query: Any) -> pa.Table:
-        if self._query is not None and query == self._query:
-            table, self._query, self._table = self._table, None, None
-            return table
-        return self.lake.read(**query)
+    def take(self, vehicle: str, ts: np.ndarray) -> tuple[Any, np.ndarray] | None:
+        """The prepared window set if it is this vehicle-day's, else None; forgotten either way (it is
+        for the input's first vehicle-day, the first one asked for)."""
+        first, self._first = self._first, None
+        if first is not None and first[0] == vehicle and np.array_equal(first[1], ts):
+            return first[2]
+        return None
 
 
 class _Ingester:

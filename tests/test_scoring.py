@@ -17,7 +17,7 @@ from dtg.scoring import (cover_max, kst_dates, load_scorer, own_rows, safe_name,
                          score_window_set, touches, vehicle_days)
 from dtg.thresholds import FixedThreshold
 from dtg.windowset import build_window_set
-from test_scoring_support import FEATURES, SIZE, drive_table, publish_model
+from test_scoring_support import FEATURES, SIZE, T0, drive_table, publish_model
 
 torch.set_num_threads(1)
 
@@ -175,8 +175,8 @@ def test_a_log_touches_another_when_it_has_seconds_of_its_vehicles_within_the_co
     assert touches(keys, {"b": np.array([day + 86_400_000 + 1_000])}, margin_ms=5_000)
 
 
-def test_the_look_ahead_answers_the_first_vehicle_days_query_once_from_the_rows_read_ahead(tmp_path, model_dir):
-    from dtg.scoring import _LookAhead, context_query
+def test_the_look_ahead_gives_the_window_set_it_prepared_once_and_only_for_its_vehicle_day(tmp_path, model_dir):
+    from dtg.scoring import _LookAhead, vehicle_day_set
 
     scorer = load_scorer(model_dir, device="cpu")
     lake = Lake(tmp_path / "lake")
@@ -184,14 +184,18 @@ def test_the_look_ahead_answers_the_first_vehicle_days_query_once_from_the_rows_
     lake.write(whole.slice(0, 120))
     keys = _keys(whole.slice(0, 120))
     ahead = _LookAhead(lake, keys, [])
-    ahead.read_first(scorer)
+    ahead.prepare_first(scorer)
     lake.write(whole.slice(120))  # 30 more seconds, within the first 120's context
-    query = context_query(scorer, *list(keys.items())[0])
-    assert ahead.read(**query).num_rows == 120  # as read ahead
-    assert ahead.read(**query).num_rows > 120  # once: then the lake itself, with the context added
+    (vehicle, ts), = keys.items()
+    assert vehicle_day_set(scorer, ahead, vehicle, ts[:60])[0].rows < 120  # another vehicle-day: built
+    ahead.prepare_first(scorer)  # now with the 30 seconds stored
+    lake.write(drive_table(n=10, seed=12, start=T0 - dt.timedelta(seconds=10)))  # 10 s of context before
+    prepared = vehicle_day_set(scorer, ahead, vehicle, ts)[0]
+    again = vehicle_day_set(scorer, ahead, vehicle, ts)[0]
+    assert (prepared.rows, again.rows) == (120 + 11, 120 + 11 + 10)  # as prepared; then built from the lake
     thr = FixedThreshold(0.05).fit()
     primed = _LookAhead(lake, keys, [])
-    primed.read_first(scorer)
+    primed.prepare_first(scorer)
     assert [c.outputs.seconds for c in score_chunks(scorer, primed, keys, thr)][0].equals(
         score_input(scorer, lake, keys, thr)[0].seconds)
 
