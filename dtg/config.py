@@ -28,15 +28,18 @@ else:  # pragma: no cover - Python 3.10
 TRAIN_PATHS: dict[str, tuple[type, ...]] = {"windows": (str,), "models": (str,), "name": (str,), "resume": (bool,)}
 
 
-def read(path: str | Path) -> tuple[dict[str, Any], str]:
-    """The parsed TOML file and its text; a missing, unreadable or malformed file is a DtgError."""
+def read(path: str | Path, what: str = "config file") -> tuple[dict[str, Any], str]:
+    """The parsed TOML file and its text; a missing, unreadable or malformed file is a DtgError.
+
+    `what` names the file in the error ("config file", "pipeline file").
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise DtgError("config file not found", file=path) from None
+        raise DtgError(f"{what} not found", file=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DtgError(f"cannot read config file: {exc}", file=path) from None
+        raise DtgError(f"cannot read {what}: {exc}", file=path) from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:

@@ -13,17 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dtg import config
 from dtg.errors import DtgError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 STAGES: tuple[str, ...] = ("ingest", "window", "train", "score")
 SEEDED: frozenset[str] = frozenset({"window", "train"})
@@ -51,14 +46,7 @@ class PipelineResult:
 def load(path: str | Path) -> Pipeline:
     """Read and check a pipeline file; unknown sections or malformed TOML are a DtgError."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DtgError("pipeline file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DtgError(f"cannot read pipeline file: {exc}", file=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DtgError(f"invalid TOML: {exc}", file=path) from None
+    data, _ = config.read(path, what="pipeline file")
     seed = data.pop("seed", None)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise DtgError(f"seed must be an integer, got {seed!r}", file=path, field="seed")

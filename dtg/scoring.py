@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from dtg.errors import DtgError
 from dtg.intervals import merge
+from dtg.registry import sha256
 from dtg.schema import TS_TYPE
 from dtg.windowing import window_view
 
@@ -347,17 +348,6 @@ class ScoreSummary:
         return dataclasses.asdict(self)
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def lake_inputs(lake: Any) -> list[Input]:
     """Every lake partition as an input; its digest hashes its part files' names and bytes."""
     import hashlib
@@ -366,7 +356,7 @@ def lake_inputs(lake: Any) -> list[Input]:
     for part in lake.partitions():
         h = hashlib.sha256()
         for f in part.files:
-            h.update(f.name.encode() + b"\x00" + file_digest(f).encode() + b"\n")
+            h.update(f.name.encode() + b"\x00" + sha256(f).encode() + b"\n")
         rel = f"{part.path.parent.name}/{part.path.name}"
         inputs.append(Input(name=f"lake:{rel}", identity=f"lake:{part.path.resolve()}", digest=h.hexdigest(),
                             partition=part))
@@ -629,7 +619,7 @@ def run_score(
         candidates = lake_inputs(lake) if not sources else []
         for f in files:
             try:
-                candidates.append(Input(str(f), str(f.resolve()), file_digest(f)))
+                candidates.append(Input(str(f), str(f.resolve()), sha256(f)))
             except OSError as exc:
                 summary.files_failed += 1
                 summary.errors.append({"file": str(f), "error": f"cannot read: {exc.strerror}"})
