@@ -64,6 +64,25 @@ def replicate_logs(logs: list[Path], copies: int, dest: Path) -> list[Path]:
     return out
 
 
+def best_rates(runs: dict[str, list[tuple[float, int]]], base: str, ratio_key: str) -> dict[str, dict]:
+    """Each measurement's best (seconds, windows) run as windows/s, with its ratio to `base`'s rate."""
+    results = {}
+    for name, timings in runs.items():
+        seconds, windows = min(timings)
+        results[name] = {"seconds": round(seconds, 3), "windows": windows, "windows_per_s": round(windows / seconds)}
+    for r in results.values():
+        r[ratio_key] = round(r["windows_per_s"] / results[base]["windows_per_s"], 3)
+    return results
+
+
+def print_rates(results: dict[str, dict], ratio_key: str, width: int) -> None:
+    """The `best_rates` table on stderr, one line per measurement."""
+    print(f"{'':<{width}}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
+    for name, r in results.items():
+        print(f"{name:<{width}}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r[ratio_key]:>8.2f}",
+              file=sys.stderr)
+
+
 def publish_model(models: Path, logs: list[Path], kind: str, config: dict | None = None) -> Path:
     """An untrained `kind` model whose card carries a scaler fitted on the sample's windows."""
     import pyarrow as pa
@@ -149,20 +168,11 @@ def main() -> None:
                 runs[name].append(fn())
         if args.ray_workers:
             ray.shutdown()
-        results = {}
-        for name, timings in runs.items():
-            seconds, windows = min(timings)
-            results[name] = {"seconds": round(seconds, 3), "windows": windows, "windows_per_s": round(windows / seconds)}
-    bare = results["bare_inference"]["windows_per_s"]
-    for r in results.values():
-        r["ratio_to_bare"] = round(r["windows_per_s"] / bare, 3)
+        results = best_rates(runs, "bare_inference", "ratio_to_bare")
     print(f"dtg score benchmark: model {args.model} {args.config}, batch {args.batch_size}, torch threads {args.threads}, "
           f"{len(sample)} sample logs x {args.copies} copies; {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, torch {torch.__version__}", file=sys.stderr)
-    print(f"{'':<16}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
-    for name, r in results.items():
-        print(f"{name:<16}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r['ratio_to_bare']:>8.2f}",
-              file=sys.stderr)
+    print_rates(results, "ratio_to_bare", 16)
     print(json.dumps({"model": args.model, "config": json.loads(args.config), "batch_size": args.batch_size,
                       "threads": args.threads, "copies": args.copies, **results}))
 

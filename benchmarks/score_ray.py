@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from dtg.ingest import ingest  # noqa: E402
 from dtg.lake import Lake  # noqa: E402
 from dtg.scoring import run_score  # noqa: E402
-from score import publish_model  # noqa: E402
+from score import best_rates, print_rates, publish_model  # noqa: E402
 
 
 def build_lake(work: Path, logs: list[Path], copies: int) -> Lake:
@@ -122,22 +122,13 @@ def main() -> None:
         equal = all(same_outputs(work / "scores-local", work / f"scores-ray_{w}") for w in pools)
         partitions = len(lake.partitions())
         rows = lake.num_rows()
-    results = {}
-    for name, timings in runs.items():
-        seconds, windows = min(timings)
-        results[name] = {"seconds": round(seconds, 3), "windows": windows, "windows_per_s": round(windows / seconds)}
-    base = results["local"]["windows_per_s"]
-    for r in results.values():
-        r["ratio_to_local"] = round(r["windows_per_s"] / base, 3)
+    results = best_rates(runs, "local", "ratio_to_local")
     print(f"dtg score --engine ray benchmark: model {args.model} {args.config}, batch {args.batch_size}, "
           f"{args.copies} copies of the sample ({partitions} vehicle-days, {rows} seconds), local torch threads "
           f"{args.threads}; Ray {ray.__version__} local start {ray_start:.1f} s (not in the figures); "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}",
           file=sys.stderr)
-    print(f"{'':<10}{'seconds':>9}{'windows':>10}{'windows/s':>11}{'ratio':>8}", file=sys.stderr)
-    for name, r in results.items():
-        print(f"{name:<10}{r['seconds']:>9.3f}{r['windows']:>10}{r['windows_per_s']:>11}{r['ratio_to_local']:>8.2f}",
-              file=sys.stderr)
+    print_rates(results, "ratio_to_local", 10)
     print(f"outputs equal to the local engine's: {equal}", file=sys.stderr)
     print(json.dumps({"model": args.model, "copies": args.copies, "vehicle_days": partitions, "seconds_in_lake": rows,
                       "ray_start_s": round(ray_start, 1), "outputs_equal": equal, **results}))
