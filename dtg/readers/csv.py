@@ -252,11 +252,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
           mapping: dict[str, Any] | None = None, vehicle: str | None = None) -> ReadResult:
     """Parse the bytes of a CSV log. DtgError if it cannot be read as CSV at all."""
     name = display_name(path)
-    if not data:
-        raise DtgError("empty file", file=name)
-    if enc.looks_binary(data):
-        raise DtgError("binary file, not a CSV log", file=name)
-    data = enc.strip_bom(data)
+    data = enc.text_bytes(data, name, "CSV log")
     utf8, used = _decode(data, encoding, name)
 
     lead = re.match(rb"[\r\n]*", utf8).end()

@@ -194,11 +194,7 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
           vehicle: str | None = None) -> ReadResult:
     """Parse the bytes of a DTG electronic record file. DtgError if it is not one at all."""
     name = display_name(path)
-    if not data:
-        raise DtgError("empty file", file=name)
-    if enc.looks_binary(data):
-        raise DtgError("binary file, not a DTG record file", file=name)
-    data = enc.strip_bom(data)
+    data = enc.text_bytes(data, name, "DTG record file")
     starts, ends = line_bounds(data)
     header_raw = data[starts[0]:ends[0]]
     try:

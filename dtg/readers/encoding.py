@@ -32,6 +32,15 @@ def looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:65536]
 
 
+def text_bytes(data: bytes, name: str, kind: str) -> bytes:
+    """The bytes of a text log without its BOM; DtgError if it is empty or binary (not a `kind`)."""
+    if not data:
+        raise DtgError("empty file", file=name)
+    if looks_binary(data):
+        raise DtgError(f"binary file, not a {kind}", file=name)
+    return strip_bom(data)
+
+
 def strip_bom(data: bytes) -> bytes:
     return data[3:] if data.startswith(codecs.BOM_UTF8) else data
 
