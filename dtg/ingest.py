@@ -44,7 +44,7 @@ class FileResult:
 
 @dataclass
 class IngestSummary:
-    """The run's summary (DESIGN.md §3); `to_dict()` is what `dtg ingest --json` prints."""
+    """The run's summary (docs/design.md §3); `to_dict()` is what `dtg ingest --json` prints."""
 
     lake: str
     quarantine: str

@@ -1,4 +1,4 @@
-"""The canonical record: one row = one second of one vehicle (DESIGN.md §2).
+"""The canonical record: one row = one second of one vehicle (docs/design.md §2).
 
 Every reader produces a table with these columns and types; validation checks the ranges below.
 """

@@ -1,4 +1,4 @@
-"""Scoring: a model's window errors → per-window, per-second and interval outputs (DESIGN.md §4).
+"""Scoring: a model's window errors → per-window, per-second and interval outputs (docs/design.md §4).
 
 This module is the computation, over plain data: `score_window_set` runs the model over the windows
 covering an input's seconds (context windows from neighbouring lake rows included), and
@@ -226,7 +226,7 @@ def flag_seconds(threshold: Any, scores: np.ndarray, vehicles: np.ndarray) -> np
 
 
 def build_outputs(scorer: Scorer, ws: Any, scored: Scored, threshold: Any) -> Outputs:
-    """The per-window, per-second and anomaly tables for one input (DESIGN.md §4)."""
+    """The per-window, per-second and anomaly tables for one input (docs/design.md §4)."""
     features = pa.array(list(scorer.features), pa.string())
     vehicles = pa.array(list(ws.vehicles), pa.string())
     vidx = np.asarray(ws.vehicle_idx)
@@ -326,7 +326,7 @@ class Input:
 
 @dataclass
 class ScoreSummary:
-    """What one `dtg score` run did (DESIGN.md §3 keys first)."""
+    """What one `dtg score` run did (docs/design.md §3 keys first)."""
 
     files_new: int = 0
     files_skipped: int = 0

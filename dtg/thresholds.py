@@ -4,7 +4,7 @@
 - `FixedThreshold(value)`: a given value (a model card's default, or `--threshold VALUE`).
 - `PercentileThreshold(q)`: the q-th percentile of the fitted scores (e.g. of validation errors).
 - `DynamicThreshold()`: telemanom's non-parametric dynamic threshold (Hundman et al., KDD 2018),
-  re-implemented from the description in the project's ANCHORS notes, with the original's faults
+  re-implemented from the paper and the reference code's behaviour, with the original's faults
   fixed: the same error buffer in the search and the comparison, no channel-specific special case,
   every point checked exactly once (the original's last block skipped up to 69 points).
 

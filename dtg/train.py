@@ -557,7 +557,7 @@ def _publish(result: TrainResult, source: Any, windows: str | Path, models_dir: 
 
 
 def summary(result: TrainResult, version_dir: Path) -> dict[str, Any]:
-    """The `dtg train` summary: DESIGN.md §3 keys first."""
+    """The `dtg train` summary: docs/design.md §3 keys first."""
     return {
         "model_dir": str(version_dir),
         "epochs_run": result.epochs_run,

@@ -1,4 +1,4 @@
-"""Readers: one per input format, each producing the canonical Arrow table (DESIGN.md §2).
+"""Readers: one per input format, each producing the canonical Arrow table (docs/design.md §2).
 
 `read_source(path)` picks the reader from `fmt` or, with 'auto', from the file's content (Parquet
 magic bytes, a 79-byte DTG header line) and then its extension.
