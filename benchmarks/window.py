@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,8 +52,8 @@ def fleet_table(rows: int, vehicles: int = 50, seed: int = 0) -> pa.Table:
     ts -= np.repeat(ts[first], per) - 1_715_558_400_000  # every vehicle starts at the same time
     names = np.array([f"차량{v:04d}" for v in range(vehicles)])
     speed = np.clip(np.cumsum(rng.normal(0, 1, rows)) % 120, 0, 120).astype(np.float32)
-    return pa.table({  # one chunk per column, as Lake.read() returns it
-        "vehicle_id": pa.array(names[vehicle]),
+    return pa.table({  # one chunk per column, as Lake.read(dictionary_ids=True) returns it to `dtg window`
+        "vehicle_id": pa.DictionaryArray.from_arrays(pa.array(vehicle, pa.int32()), pa.array(names)),
         "ts": pa.array(ts, schema.TS_TYPE),
         "speed": pa.array(speed),
         "rpm": pa.array((700 + 20 * speed).astype(np.float32)),
@@ -96,6 +97,8 @@ def worker(kind: str, rows: int) -> dict:
     from dtg.windowset import build_window_set
 
     table = fleet_table(rows)
+    if kind == "loop":  # the loop's input as before dictionary ids: string ids (pandas object column)
+        table = table.set_column(0, "vehicle_id", table.column("vehicle_id").cast(pa.string()))
     feature_bytes = rows * len(FEATURES) * 4
     peak_reset = reset_peak()
     base = rss_kib("VmRSS")
@@ -141,7 +144,14 @@ def measure_cli(rows: int, repeat: int) -> dict:
                  .append_column("source_row", pa.array(np.arange(1, rows + 1))))
         lake = Lake(Path(tmp) / "lake")
         lake.write(table)
-        del table
+        first = table.column("vehicle_id").chunk(0).dictionary[0].as_py()
+        got = lake.read(vehicles=[first], columns=["vehicle_id", "ts", *FEATURES], dictionary_ids=True)
+        want = table.filter(pc.equal(table.column("vehicle_id"), first)).select(got.column_names)
+        assert got.schema.field("vehicle_id").type == want.schema.field("vehicle_id").type, got.schema
+        assert all(got.column(c).cast(pa.string() if c == "vehicle_id" else got.column(c).type)
+                   .equals(want.column(c).cast(pa.string() if c == "vehicle_id" else got.column(c).type))
+                   for c in got.column_names), "the benchmark's input is not what the lake gives `dtg window`"
+        del table, got, want
         t0 = time.perf_counter()
         lake.fingerprint()  # the first call after an ingest digests new partitions; later ones read the cache
         digest_s = time.perf_counter() - t0

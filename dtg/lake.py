@@ -214,11 +214,14 @@ class Lake:
     # ------------------------------------------------------------------ reading
 
     def read(self, vehicles: Iterable[str] | None = None, start: dt.datetime | None = None,
-             end: dt.datetime | None = None, columns: list[str] | None = None) -> pa.Table:
+             end: dt.datetime | None = None, columns: list[str] | None = None,
+             dictionary_ids: bool = False) -> pa.Table:
         """Rows of the given vehicles with start <= ts < end, canonical schema, sorted by (vehicle_id, ts).
 
         `start`/`end` are datetimes (naive ones are Korean local time). `columns` selects columns; the
-        sort still uses vehicle_id and ts.
+        sort still uses vehicle_id and ts. `dictionary_ids`: vehicle_id as Parquet stores it,
+        dictionary<int32, string> (one dictionary, each id once), so a consumer that only needs runs of
+        equal ids (windowing) compares indices, not strings; the rows are the same.
         """
         start_ts, end_ts = _aware(start), _aware(end)
         parts = self.partitions(
@@ -231,9 +234,10 @@ class Lake:
         unknown = [c for c in cols if c not in schema.BY_NAME]
         if unknown:
             raise DtgError(f"unknown column(s) {', '.join(unknown)}", field="columns")
+        read_schema = _DICTIONARY_SCHEMA if dictionary_ids else schema.SCHEMA
         if not files:
-            return schema.empty_table().select(cols)
-        dataset = ds.dataset(files, schema=schema.SCHEMA, format="parquet")
+            return schema.empty_table().cast(read_schema).select(cols)
+        dataset = ds.dataset(files, schema=read_schema, format="parquet")
         flt = None
         if start_ts is not None:
             flt = ds.field("ts") >= pa.scalar(start_ts, schema.TS_TYPE)
@@ -391,6 +395,11 @@ def _write_digest(folder: Path, parts: list[str], rows: int, digest: str) -> Non
         os.replace(tmp, folder / DIGEST_FILE)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+_DICTIONARY_SCHEMA = schema.SCHEMA.set(
+    schema.SCHEMA.get_field_index("vehicle_id"),
+    schema.SCHEMA.field("vehicle_id").with_type(pa.dictionary(pa.int32(), pa.string())))
 
 
 def _sort_order(table: pa.Table) -> np.ndarray | None:

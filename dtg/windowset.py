@@ -462,31 +462,84 @@ def _prepare(table: pa.Table, features: tuple[str, ...], floats: bool = True):
     rows_invalid = n - work.num_rows
     vstart, names = _vehicle_runs(work.column("vehicle_id"))
     if len(names) > 1 and not pc.all(pc.less(names[:-1], names[1:])).as_py():
-        work = work.take(pc.sort_indices(work, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        work = _sorted(work)
         vstart, names = _vehicle_runs(work.column("vehicle_id"))
     return work, vstart, names.to_pylist(), dropped, rows_invalid
 
 
+def _sorted(work: pa.Table) -> pa.Table:
+    """`work` sorted by (vehicle_id, ts); dictionary ids are decoded first (Arrow does not sort them)."""
+    vid = work.column("vehicle_id")
+    if pa.types.is_dictionary(vid.type):
+        work = work.set_column(work.schema.get_field_index("vehicle_id"), "vehicle_id", vid.cast(vid.type.value_type))
+    return work.take(pc.sort_indices(work, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+
+
 def _vehicle_runs(vid: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """First row of each run of equal vehicle ids, and the id of each run (chunk by chunk, no copy)."""
-    firsts, offset, prev = [np.zeros(1, np.int64)], 0, None
+    """First row of each run of equal vehicle ids, and the id of each run (string ids), chunk by chunk.
+
+    Dictionary-encoded ids (as `Lake.read(dictionary_ids=True)` gives them) are run over their integer
+    indices, never the id bytes; neighbouring runs whose ids are equal (across chunks, or a dictionary
+    that repeats a value) are then merged, so the result does not depend on the encoding.
+    """
+    firsts, offset = [], 0
     for arr in vid.chunks:
-        n = len(arr)
-        if n == 0:
-            continue
-        if prev is not None and prev != arr[0]:
-            firsts.append(np.array([offset], np.int64))
-        if n > 1:
-            runs = _long_string_runs(arr)
-            if runs is None:
-                change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-                runs = np.flatnonzero(change).astype(np.int64) + 1
-            firsts.append(runs[runs > 0] + offset)
-        prev, offset = arr[n - 1], offset + n
+        if len(arr):
+            firsts.append(_chunk_runs(arr) + offset)
+            offset += len(arr)
     if offset == 0:
         return np.zeros(0, np.int64), pa.array([], pa.string())
     vstart = np.concatenate(firsts)
-    return vstart, vid.take(pa.array(vstart)).combine_chunks()
+    names = vid.take(pa.array(vstart)).combine_chunks()
+    if pa.types.is_dictionary(names.type):
+        names = names.dictionary_decode()
+    if len(names) > 1:
+        keep = np.concatenate(([True], pc.not_equal(names[1:], names[:-1]).to_numpy(zero_copy_only=False)))
+        if not keep.all():
+            vstart, names = vstart[keep], names.filter(pa.array(keep))
+    return vstart, names
+
+
+def _chunk_runs(arr: pa.Array) -> np.ndarray:
+    """First row of each run of equal values of one chunk (row 0 included)."""
+    if pa.types.is_dictionary(arr.type):
+        if not arr.null_count and pa.types.is_integer(arr.type.index_type):
+            return _index_runs(arr.indices.to_numpy(zero_copy_only=False))
+        arr = arr.dictionary_decode()
+    n = len(arr)
+    runs = _long_string_runs(arr) if n > 1 else None
+    if runs is None:
+        change = pc.not_equal(arr.slice(1), arr.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        runs = np.concatenate(([0], np.flatnonzero(change).astype(np.int64) + 1))
+    return runs
+
+
+def _index_runs(idx: np.ndarray) -> np.ndarray:
+    """First row of each run of equal integers: a sorted lake's few long runs by binary search, each
+    verified (its min and max equal the run's value), else by comparing neighbours; exact either way."""
+    n, firsts, i = idx.shape[0], [], 0
+    while i < n:
+        if len(firsts) > 16 + n // 4096:
+            break
+        code = idx[i]
+        lo, step = i, 1  # idx[lo] == code; gallop, then bisect for the first row after the run
+        while lo + step < n and idx[lo + step] == code:
+            lo, step = lo + step, step * 2
+        hi = min(n, lo + step)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if idx[mid] == code else (lo, mid)
+        if not all(part.min() == code == part.max() for part in
+                   (idx[a:min(hi, a + _VERIFY_INDICES)] for a in range(i, hi, _VERIFY_INDICES))):
+            break
+        firsts.append(i)
+        i = hi
+    else:
+        return np.asarray(firsts, dtype=np.int64)
+    return np.concatenate(([0], np.flatnonzero(idx[1:] != idx[:-1]).astype(np.int64) + 1))
+
+
+_VERIFY_INDICES = 1 << 18  # indices per min/max pair (1 MiB of int32: the max reads them from cache)
 
 
 _VERIFY_BYTES = 1 << 18
@@ -550,7 +603,7 @@ def _segment(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...], max_
         return segment_runs(vstart, _numpy(work.column("ts")), [_numpy(work.column(f)) for f in features],
                             hold, max_gap), work
     except UnsortedError:
-        work = work.take(pc.sort_indices(work, [("vehicle_id", "ascending"), ("ts", "ascending")]))
+        work = _sorted(work)
         return segment_runs(vstart, _numpy(work.column("ts")), [_numpy(work.column(f)) for f in features],
                             hold, max_gap), work
 

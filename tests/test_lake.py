@@ -119,6 +119,22 @@ def test_read_is_sorted_by_vehicle_then_time_and_filters(tmp_path):
     assert lake.read(vehicles=["nobody"]).num_rows == 0
 
 
+def test_read_with_dictionary_ids_gives_the_same_rows_with_one_dictionary(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write(rows("b", [5, 3, 4]))
+    lake.write(rows("a", [9, 1]))
+    lake.write(rows("b", [1, 2], start=T0 + dt.timedelta(days=1)))
+    lake.write(rows("c", [7]))
+    for query in ({}, {"vehicles": ["c", "a"], "columns": ["vehicle_id", "ts", "speed"]}):
+        plain, coded = lake.read(**query), lake.read(**query, dictionary_ids=True)
+        vid = coded.column("vehicle_id")
+        assert vid.type == pa.dictionary(pa.int32(), pa.string()) and vid.num_chunks == 1
+        assert len(set(vid.chunk(0).dictionary.to_pylist())) == len(vid.chunk(0).dictionary)
+        assert coded.cast(plain.schema).equals(plain)
+    empty = Lake(tmp_path / "none").read(dictionary_ids=True)
+    assert empty.num_rows == 0 and empty.schema.field("vehicle_id").type == pa.dictionary(pa.int32(), pa.string())
+
+
 def test_reading_an_empty_or_missing_lake_gives_an_empty_canonical_table(tmp_path):
     t = Lake(tmp_path / "none").read()
     assert t.num_rows == 0 and t.schema == schema.SCHEMA

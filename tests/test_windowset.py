@@ -435,6 +435,41 @@ def test_vehicle_runs_are_exact_for_any_order_of_ids(runs, large, skip):
     assert vstart.tolist() == want and names.to_pylist() == [vals[i] for i in want]
 
 
+@settings(max_examples=150, deadline=None)
+@given(runs=ids_st, cuts=st.lists(st.integers(0, 60), max_size=3), repeat=st.booleans(), sort=st.booleans())
+def test_vehicle_runs_of_dictionary_ids_equal_those_of_the_strings(runs, cuts, repeat, sort):
+    """Runs over dictionary indices, in chunks (own dictionaries) and with a dictionary that repeats a
+    value (two indices, one id), are the runs of the decoded strings."""
+    from dtg.windowset import _vehicle_runs
+
+    values = [name for name, k in runs for _ in range(k)]
+    names = sorted(set(values)) if sort else list(dict.fromkeys(values))
+    dictionary = names + names if repeat else names
+    code = {name: i for i, name in enumerate(names)}
+    indices = [code[v] + (len(names) * (i % 2) if repeat else 0) for i, v in enumerate(values)]
+    bounds = sorted({0, len(values), *(c for c in cuts if c < len(values))})
+    chunks = [pa.DictionaryArray.from_arrays(pa.array(indices[a:b], pa.int32()), pa.array(dictionary))
+              for a, b in zip(bounds[:-1], bounds[1:])]
+    want = _vehicle_runs(pa.chunked_array([pa.array(values, pa.string())]))
+    vstart, ids = _vehicle_runs(pa.chunked_array(chunks))
+    assert vstart.tolist() == want[0].tolist() and ids.to_pylist() == want[1].to_pylist()
+    assert ids.type == pa.string()
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_a_table_with_dictionary_ids_gives_the_same_set_as_string_ids(order):
+    table = make_table([[(40, 3), (25, 2)], [(30, 1)], [(50, 4)]], seed=3, jitter=True)
+    if order == "shuffled":
+        table = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
+    coded = table.set_column(0, "vehicle_id", pc.dictionary_encode(table["vehicle_id"]))
+    want = build_window_set(table, size=8, max_gap=3, split=SplitSpec())
+    got = build_window_set(coded, size=8, max_gap=3, split=SplitSpec())
+    for name in ("values", "ts", "starts", "split", "has_next", "seg_row0", "seg_len", "seg_vehicle", "filled_rows"):
+        assert np.array_equal(getattr(want, name), getattr(got, name)), name
+    assert want.vehicles == got.vehicles and want.fingerprint == got.fingerprint
+    assert want.scaler.to_dict() == got.scaler.to_dict()
+
+
 @PROP
 @given(fleet=fleet_st, size=st.integers(1, 12), stride=st.integers(1, 3), scaler=st.sampled_from(["minmax", "minmax-sym"]),
        by=st.sampled_from(["time", "vehicle"]))

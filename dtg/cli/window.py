@@ -61,7 +61,7 @@ def window(
     total = sum(rows for _, rows in batches)
     columns = ["vehicle_id", "ts", *feats]
     # a few vehicles at a time: only one batch of Arrow rows is in memory while the set is built
-    tables = (store.read(vehicles=names, columns=columns) for names, _ in batches)
+    tables = (store.read(vehicles=names, columns=columns, dictionary_ids=True) for names, _ in batches)
     ws = build_window_set(tables, size=size, stride=stride, features=feats, max_gap=max_gap, split=spec,
                           scaler=scaler, lake_fingerprint=store.fingerprint(), rows_hint=total)
     log(f"read {total} rows from {lake} and built {ws.n_windows} windows in {time.perf_counter() - t0:.1f}s")
