@@ -166,3 +166,26 @@ def test_reading_the_lake_in_small_vehicle_batches_gives_the_same_set(lake, tmp_
     for name in ("values", "ts", "starts", "split", "has_next", "vehicle_idx"):
         assert np.array_equal(np.asarray(getattr(one, name)), np.asarray(getattr(many, name))), name
     assert one.fingerprint == many.fingerprint and one.vehicles == many.vehicles
+
+
+def test_the_set_from_dictionary_ids_equals_the_one_built_from_the_string_ids(lake, tmp_path, monkeypatch):
+    """`dtg window` reads vehicle ids dictionary-encoded; the set is the one of the plain string read."""
+    from dtg.lake import Lake
+    from dtg.splits import SplitSpec
+    from dtg.windowset import build_window_set
+
+    reads, read = [], Lake.read
+
+    def spy(self, *args, **kwargs):
+        reads.append(kwargs.get("dictionary_ids"))
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lake, "read", spy)
+    assert run("--lake", str(lake), "--out", str(tmp_path / "w"), "--json").exit_code == 0
+    assert reads and all(reads)
+    got = WindowSet.load(tmp_path / "w")
+    want = build_window_set(read(Lake(lake)), split=SplitSpec(), lake_fingerprint=Lake(lake).fingerprint())
+    for name in ("values", "ts", "starts", "split", "has_next", "vehicle_idx", "filled_rows"):
+        assert np.array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name))), name
+    assert got.fingerprint == want.fingerprint and got.vehicles == want.vehicles
+    assert got.scaler.to_dict() == want.scaler.to_dict()
