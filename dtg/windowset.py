@@ -220,7 +220,7 @@ class WindowSet:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """The `dtg window` summary (DESIGN.md §3 keys first)."""
+        """The `dtg window` summary (docs/design.md §3 keys first)."""
         counts = self.counts()
         purged = counts.pop("purged")
         return {
