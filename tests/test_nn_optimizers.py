@@ -183,13 +183,18 @@ OVERRIDES = {
 
 
 def run_torch(name: str, **hp) -> list[np.ndarray]:
+    """The iterates of the optimizer `optimizers.build(name)` makes."""
+    return _iterates(lambda params: optimizers.build(name, params, **hp))
+
+
+def _iterates(make_optimizer) -> list[np.ndarray]:
     # torch keeps scalar optimizer state (NAdam's Π μ_i) in the default dtype, created on the first step:
     # float64 here, so the comparison is about the rule, not float32 rounding of that state.
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         theta = torch.tensor(THETA0, requires_grad=True)
-        opt = optimizers.build(name, [theta], **hp)
+        opt = make_optimizer([theta])
         out = []
         for _ in range(STEPS):
             opt.zero_grad()
@@ -210,20 +215,7 @@ def test_every_issue_name_is_registered_in_order():
 def run_torch_foreach(name: str) -> list[np.ndarray]:
     """As run_torch, through torch's multi-tensor (foreach) implementation — CUDA's default path."""
     _, spec, kwargs = optimizers.resolve(name)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        theta = torch.tensor(THETA0, requires_grad=True)
-        opt = spec.cls([theta], foreach=True, **kwargs)
-        out = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            loss_torch(theta).backward()
-            opt.step()
-            out.append(theta.detach().numpy().copy())
-    finally:
-        torch.set_default_dtype(previous)
-    return out
+    return _iterates(lambda params: spec.cls(params, foreach=True, **kwargs))
 
 
 @pytest.mark.parametrize("name", list(REFERENCES))
