@@ -27,6 +27,7 @@ import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dtg.errors import DtgError
+from dtg.features import source_columns
 from dtg.intervals import merge
 from dtg.registry import sha256
 from dtg.schema import TS_TYPE
@@ -299,7 +300,8 @@ def interval_records(anomalies: pa.Table, limit: int) -> list[dict[str, Any]]:
 
 
 def check_lake_features(table: pa.Table, features: Sequence[str], where: str) -> None:
-    """A clear error when the data lacks a feature the model was trained on."""
+    """A clear error when the data lacks a column the model's features are read from (for a derived
+    feature, its source columns: `dtg.features.source_columns`)."""
     for f in features:
         if f not in table.column_names:
             raise DtgError(f"the model needs feature '{f}', which {where} does not have", field=f)
@@ -435,7 +437,7 @@ def context_query(scorer: Scorer, vehicle: str, ts: np.ndarray) -> dict[str, Any
     import datetime as dt
 
     margin = context_ms(scorer)
-    return {"vehicles": [vehicle], "columns": ["vehicle_id", "ts", *scorer.features],
+    return {"vehicles": [vehicle], "columns": ["vehicle_id", "ts", *source_columns(scorer.features)],
             "start": dt.datetime.fromtimestamp((int(ts[0]) - margin) / 1000, dt.timezone.utc),
             "end": dt.datetime.fromtimestamp((int(ts[-1]) + margin + 1) / 1000, dt.timezone.utc)}
 
@@ -472,7 +474,7 @@ def vehicle_day_set(scorer: Scorer, lake: Any, vehicle: str, ts: np.ndarray) -> 
             return prepared
         lake = lake.lake
     table = lake.read(**context_query(scorer, vehicle, ts))
-    check_lake_features(table, scorer.features, f"the data of vehicle {vehicle}")
+    check_lake_features(table, source_columns(scorer.features), f"the data of vehicle {vehicle}")
     ws = build_window_set(table, size=scorer.size, stride=1, features=scorer.features,
                           max_gap=scorer.max_gap, split=None, scaler=scorer.scaler)
     return ws, own_rows(ws, {vehicle: ts})

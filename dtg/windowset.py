@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from dtg import schema
 from dtg.atomic import TMP_PREFIX, _fsync_dir, write_json
 from dtg.errors import DtgError
+from dtg.features import DERIVED, derive, source_columns
 from dtg.scaling import SCALERS, MinMaxScaler, Scaler, column_extrema, make_scaler, scaler_from_dict
 from dtg.segments import BlockExtrema, Segmented, UnsortedError, segment_runs
 from dtg.splits import (ALL, CODES, PURGED, SPLIT_NAMES, TRAIN, SplitSpec, WindowRuns, assign_splits, ranges,
@@ -50,15 +51,16 @@ _CHUNK_ROWS = 1 << 20
 
 
 def check_features(features: Sequence[str] | str) -> tuple[str, ...]:
-    """Validated feature names (numeric signal columns of the canonical schema), in the order given."""
+    """Validated feature names (numeric signal columns of the canonical schema, or derived features of
+    `dtg.features`), in the order given."""
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     features = tuple(features)
-    valid = ", ".join(schema.SIGNALS)
+    valid = ", ".join((*schema.SIGNALS, *DERIVED))
     if not features:
         raise DtgError(f"no features given (valid: {valid})", field="features")
     for name in features:
-        if name not in schema.SIGNALS:
+        if name not in schema.SIGNALS and name not in DERIVED:
             raise DtgError(f"unknown feature '{name}' (valid: {valid})", field="features")
     if len(set(features)) != len(features):
         raise DtgError(f"feature listed twice in {','.join(features)}", field="features")
@@ -615,12 +617,29 @@ def _segment_table(table: pa.Table, features: tuple[str, ...], max_gap: int):
     own); only when one shows up, or rows were filled (no extrema), are the float columns checked, and
     if a row is really unusable the table is prepared again without it (it becomes a gap).
     """
-    work, vstart, names, dropped, invalid = _prepare(table, features, floats=False)
-    seg, work = _segment(work, vstart, features, max_gap)
-    if (seg.extrema is None or not seg.extrema.finite()) and _usable(work, features) is not None:
-        work, vstart, names, dropped, invalid = _prepare(table, features)
-        seg, work = _segment(work, vstart, features, max_gap)
+    columns = source_columns(features)
+    work, vstart, names, dropped, invalid = _prepare(table, columns, floats=False)
+    seg, work = _segment(_with_derived(work, vstart, features), vstart, features, max_gap)
+    if (seg.extrema is None or not seg.extrema.finite()) and _usable(work, columns) is not None:
+        work, vstart, names, dropped, invalid = _prepare(table, columns)
+        seg, work = _segment(_with_derived(work, vstart, features), vstart, features, max_gap)
     return seg, names, dropped, invalid
+
+
+def _with_derived(work: pa.Table, vstart: np.ndarray, features: tuple[str, ...]) -> pa.Table:
+    """`work` (sorted by vehicle first) with the derived features as columns, computed on its rows in
+    (vehicle, ts) order (`dtg.features.derive`)."""
+    if not any(f in DERIVED for f in features):
+        return work
+    ts = _numpy(work.column("ts"))
+    back = np.flatnonzero(np.diff(ts) < 0) + 1
+    if back.size and not np.isin(back, vstart).all():
+        work = _sorted(work)
+        ts = _numpy(work.column("ts"))
+    derived = derive(_numpy(work.column("lat")), _numpy(work.column("lon")), ts, vstart, features)
+    for name, values in derived.items():
+        work = work.append_column(name, pa.array(values))
+    return work
 
 
 def _segment_stream(tables: Iterable[pa.Table], features: tuple[str, ...], max_gap: int,
@@ -739,7 +758,8 @@ def build_window_set(
 ) -> WindowSet:
     """Segment the table's rows, index every window and assign splits; fit the scaler on train rows.
 
-    `table`: canonical columns (at least vehicle_id, ts and the features), ideally sorted by
+    `table`: canonical columns (at least vehicle_id, ts and `source_columns(features)`: a derived
+    feature is computed from the segment rows, see `dtg.features`), ideally sorted by
     (vehicle_id, ts) as `Lake.read()` returns it (otherwise it is sorted here). Rows where a chosen
     feature is null/NaN are treated as missing seconds (gaps); a vehicle with no usable row is dropped
     and listed in `stats["vehicles_dropped"]`. `split=None` builds a scoring set: every window is in

@@ -90,6 +90,34 @@ def test_one_log_or_the_same_log_split_in_two_gives_identical_scores(kind, tmp_p
     assert flags == a.seconds.column("is_anomaly").to_pylist() + b.seconds.column("is_anomaly").to_pylist()
 
 
+@pytest.fixture(scope="module")
+def motion_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("motion")
+    return publish_model(root, curvy(drive_table(n=400, seed=1)), threshold=0.05,
+                         features=("speed", "rpm", "gps_step", "heading_rate"))
+
+
+def curvy(table: pa.Table) -> pa.Table:
+    """The drive with a winding course, so that heading_rate is not 0."""
+    lon = table.column("lon").to_numpy() + 0.0004 * np.sin(np.arange(table.num_rows) / 6.0)
+    return table.set_column(table.schema.get_field_index("lon"), "lon", pa.array(lon))
+
+
+def test_derived_features_give_identical_scores_for_one_log_or_the_same_log_split_in_two(tmp_path, motion_dir):
+    scorer = load_scorer(motion_dir, device="cpu")
+    whole = curvy(drive_table(n=300, seed=4, spikes=(148,)))
+    lake = Lake(tmp_path / "lake")
+    lake.write(whole)
+    thr = FixedThreshold(0.05).fit()
+    one, _ = score_input(scorer, lake, _keys(whole), thr)
+    for cut in (150, 151, 152, 153):  # heading_rate reads three seconds back and one ahead
+        a, _ = score_input(scorer, lake, _keys(whole.slice(0, cut)), thr)
+        b, _ = score_input(scorer, lake, _keys(whole.slice(cut)), thr)
+        assert _seconds(one) == _seconds(a) + _seconds(b)
+        assert one.windows.equals(pa.concat_tables([a.windows, b.windows]))
+    assert set(one.seconds.column("top_feature").to_pylist()) & {"gps_step", "heading_rate"}
+
+
 def test_a_later_log_uses_the_preceding_seconds_in_the_lake_as_context(tmp_path, model_dir):
     scorer = load_scorer(model_dir, device="cpu")
     whole = drive_table(n=300, seed=5)

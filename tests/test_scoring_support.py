@@ -56,7 +56,7 @@ def write_dtg(path: Path, table: pa.Table) -> Path:
 
 
 def publish_model(models_dir: Path, table: pa.Table, name: str = "tiny", threshold: float | None = None,
-                  kind: str = "mlp-ae", seed: int = 0) -> Path:
+                  kind: str = "mlp-ae", seed: int = 0, features: tuple[str, ...] = FEATURES) -> Path:
     """A small untrained model with a card, published through the registry (deterministic weights)."""
     import torch
 
@@ -67,13 +67,13 @@ def publish_model(models_dir: Path, table: pa.Table, name: str = "tiny", thresho
 
     torch.manual_seed(seed)
     config = {"hidden": 16, "latent": 4} if kind == "mlp-ae" else {}
-    model = build(kind, len(FEATURES), SIZE, **config)
-    ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec((0.8, 0.2), "time", 0))
+    model = build(kind, len(features), SIZE, **config)
+    ws = build_window_set(table, size=SIZE, features=features, split=SplitSpec((0.8, 0.2), "time", 0))
     if threshold is None:
         from dtg.scoring import Scorer, window_errors_batched
         from dtg.models.base import objective
 
-        sc = Scorer(model=model.eval(), output_fn=objective("mse", model.target)[1], features=FEATURES, size=SIZE,
+        sc = Scorer(model=model.eval(), output_fn=objective("mse", model.target)[1], features=features, size=SIZE,
                     max_gap=1, target=model.target, scaler=ws.scaler, threshold=None, model_id="x",
                     card={}, model_dir=models_dir)
         scores, _ = window_errors_batched(sc, ws.scaled, np.asarray(ws.starts))
@@ -81,7 +81,7 @@ def publish_model(models_dir: Path, table: pa.Table, name: str = "tiny", thresho
     card = {
         "model": {"type": kind, "config": model.config_dict()},
         "target": model.target,
-        "features": list(FEATURES),
+        "features": list(features),
         "size": SIZE,
         "stride": 1,
         "max_gap": 1,

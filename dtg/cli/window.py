@@ -31,7 +31,12 @@ def window(
     out: Path = typer.Option(DEFAULT.windows, "--out", help="Folder of the window set (replaced if it is one)."),
     size: int = typer.Option(20, "--size", min=1, help="Window length in seconds (rows)."),
     stride: int = typer.Option(1, "--stride", min=1, help="Seconds between the starts of consecutive windows."),
-    features: str = typer.Option("speed,rpm,brake,lat", "--features", help="Comma-separated signal columns."),
+    features: str = typer.Option("speed,rpm,brake,lat", "--features", help="Comma-separated features: signal columns "
+                                  "(speed, rpm, brake, lat, lon, ...) and derived motion features, computed "
+                                  "per vehicle over consecutive seconds from lat/lon (0 at a segment's first "
+                                  "row and next to a (0,0) no-fix row): gps_step = metres moved since the "
+                                  "previous second, heading_rate = signed change of GPS course in degrees "
+                                  "per second."),
     max_gap: int = typer.Option(1, "--max-gap", min=1,
                                 help="Longest step (seconds) kept inside a segment; 2..N-second steps are "
                                      "filled by interpolation. 1: no gap allowed."),
@@ -43,6 +48,7 @@ def window(
 ) -> None:
     """Cut the lake into gap-aware windows with leakage-free train/val/test splits."""
     from dtg.errors import DtgError
+    from dtg.features import source_columns
     from dtg.lake import Lake
     from dtg.scaling import make_scaler
     from dtg.splits import SplitSpec
@@ -59,7 +65,7 @@ def window(
     if not batches:
         raise DtgError("the lake has no rows; run `dtg ingest` first", file=lake)
     total = sum(rows for _, rows in batches)
-    columns = ["vehicle_id", "ts", *feats]
+    columns = ["vehicle_id", "ts", *source_columns(feats)]
     # a few vehicles at a time: only one batch of Arrow rows is in memory while the set is built
     tables = (store.read(vehicles=names, columns=columns, dictionary_ids=True) for names, _ in batches)
     ws = build_window_set(tables, size=size, stride=stride, features=feats, max_gap=max_gap, split=spec,
