@@ -2,12 +2,14 @@
 baseline, on real-derived drive logs with injected faults; event-wise precision/recall/F1 per fault type.
 
     .venv/bin/python benchmarks/detect.py [--sample data/sample] [--epochs 30] [--rate 12] [--repeats 3] [--seed 0]
+        [--features speed,rpm,brake,lat,lon]
 
 1. The bundled sample fleet (data/sample: speed/RPM from real carOBD, CMAP and VECTO drives, see its
    README) is ingested into a temporary lake (validation drops the rows it rejects).
 2. Each vehicle's first `--train-frac` of rows is clean training data; the rest is the test part.
 3. Each detector learns from the training part only: the two LSTMs via `dtg.train.train` on a window
-   set (`size` 20, features speed,rpm,brake,lat,lon), the baseline the mean and standard deviation
+   set (`size` 20, `--features`, default speed,rpm,brake,lat,lon; derived ones such as gps_step and
+   heading_rate are computed as `dtg.features` does), the baseline the mean and standard deviation
    of each feature. A second's score is the max over the windows covering it (the z-score baseline:
    max |z| over features). The threshold is the `--quantile` of the per-second scores of the clean
    training part — the same rule for every detector.
@@ -36,7 +38,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FEATURES = ("speed", "rpm", "brake", "lat", "lon")
+FEATURES = "speed,rpm,brake,lat,lon"
 SIZE = 20
 
 
@@ -76,15 +78,19 @@ class ZScore:
 
     name = "z-score"
 
+    def __init__(self, features: tuple[str, ...]) -> None:
+        self.features = features
+
     def fit(self, table: pa.Table) -> "ZScore":
-        x = _features(table)
+        x = _features(_by_vehicle(table), self.features)
         self.mean_ = np.nanmean(x, axis=0)
         self.std_ = np.nanstd(x, axis=0)
         self.std_[~(self.std_ > 0)] = 1.0
         return self
 
     def seconds(self, table: pa.Table) -> SecondScores:
-        x = _features(table)
+        table = _by_vehicle(table)
+        x = _features(table, self.features)
         score = np.nanmax(np.abs((x - self.mean_) / self.std_), axis=1)
         codes, names = _vehicle_codes(table)
         return SecondScores(codes, table.column("ts").cast(pa.int64()).to_numpy(), score, names)
@@ -93,8 +99,8 @@ class ZScore:
 class WindowDetector:
     """A dtg window model (lstm-ae, lstm-forecaster) trained with dtg.train and scored with dtg.scoring."""
 
-    def __init__(self, name: str, epochs: int, seed: int, device: str) -> None:
-        self.name, self.epochs, self.seed, self.device = name, epochs, seed, device
+    def __init__(self, name: str, features: tuple[str, ...], epochs: int, seed: int, device: str) -> None:
+        self.name, self.features, self.epochs, self.seed, self.device = name, features, epochs, seed, device
 
     def fit(self, table: pa.Table) -> "WindowDetector":
         from dtg.device import resolve_device
@@ -104,14 +110,14 @@ class WindowDetector:
         from dtg.train import TrainConfig, train
         from dtg.windowset import build_window_set
 
-        ws = build_window_set(table, size=SIZE, features=FEATURES, split=SplitSpec((0.85, 0.15, 0.0)))
+        ws = build_window_set(table, size=SIZE, features=self.features, split=SplitSpec((0.85, 0.15, 0.0)))
         cfg = TrainConfig(model=self.name, epochs=self.epochs, batch_size=256, seed=self.seed, device=self.device,
                           patience=3)
         result = train(ws, cfg)
         self.epochs_run_ = result.epochs_run
         self.val_loss_ = float(result.val_loss)
         model = result.model.eval()
-        self.scorer_ = Scorer(model=model, output_fn=objective(cfg.loss, model.target)[1], features=FEATURES,
+        self.scorer_ = Scorer(model=model, output_fn=objective(cfg.loss, model.target)[1], features=self.features,
                               size=SIZE, max_gap=1, target=model.target, scaler=ws.scaler, threshold=None,
                               model_id=f"{self.name}/bench", card={}, model_dir=Path("."),
                               device=resolve_device(self.device))
@@ -121,7 +127,7 @@ class WindowDetector:
         from dtg.scoring import score_window_set
         from dtg.windowset import build_window_set
 
-        ws = build_window_set(table, size=SIZE, features=FEATURES, split=None, scaler=self.scorer_.scaler)
+        ws = build_window_set(table, size=SIZE, features=self.features, split=None, scaler=self.scorer_.scaler)
         own = ~np.asarray(ws.filled)
         scored = score_window_set(self.scorer_, ws, own)
         vidx = np.asarray(ws.vehicle_idx)[scored.rows]
@@ -129,8 +135,19 @@ class WindowDetector:
                             list(ws.vehicles))
 
 
-def _features(table: pa.Table) -> np.ndarray:
-    return np.column_stack([table.column(f).to_numpy(zero_copy_only=False).astype(np.float64) for f in FEATURES])
+def _by_vehicle(table: pa.Table) -> pa.Table:
+    return table.sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
+
+
+def _features(table: pa.Table, features: tuple[str, ...]) -> np.ndarray:
+    """(rows, F) float64 features of a table sorted by (vehicle_id, ts), derived ones included."""
+    from dtg.features import derive
+
+    codes, _ = _vehicle_codes(table)
+    col = lambda f: table.column(f).to_numpy(zero_copy_only=False).astype(np.float64)  # noqa: E731
+    derived = derive(col("lat"), col("lon"), table.column("ts").cast(pa.int64()).to_numpy(),
+                     np.flatnonzero(np.diff(codes, prepend=-1)), features)
+    return np.column_stack([derived[f] if f in derived else col(f) for f in features])
 
 
 def _vehicle_codes(table: pa.Table) -> tuple[np.ndarray, list[str]]:
@@ -169,8 +186,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     fleet = load_fleet(args.sample)
     train_part, test_part = split_by_time(fleet, args.train_frac)
     print(f"train {train_part.num_rows} rows, test {test_part.num_rows} rows", file=sys.stderr)
-    detectors: list[Any] = [ZScore(), WindowDetector("lstm-ae", args.epochs, args.seed, args.device),
-                            WindowDetector("lstm-forecaster", args.epochs, args.seed, args.device)]
+    from dtg.windowset import check_features
+
+    features = check_features(args.features)
+    detectors: list[Any] = [ZScore(features),
+                            WindowDetector("lstm-ae", features, args.epochs, args.seed, args.device),
+                            WindowDetector("lstm-forecaster", features, args.epochs, args.seed, args.device)]
     fitted: dict[str, dict[str, Any]] = {}
     for det in detectors:
         t0 = time.perf_counter()
@@ -228,6 +249,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quantile", type=float, default=0.995)
     p.add_argument("--repeats", type=int, default=3, help="injections with seeds seed..seed+N-1, pooled")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--features", default=FEATURES,
+                   help="comma-separated window features, derived ones (gps_step, heading_rate) included")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, default=None, help="also write the full report as JSON here")
