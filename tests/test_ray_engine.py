@@ -313,6 +313,27 @@ def test_the_actor_writes_the_local_engines_chunk_as_temp_files_and_returns_thei
     assert row["windows"] == 600 and row["anomalies"] == len(json.loads(row["intervals"])) > 0
 
 
+def test_the_actor_scores_a_derived_feature_model_like_the_local_engine_across_midnight(night_lake, tmp_path):
+    """gps_step/heading_rate read the evening's last seconds (another date partition) as context."""
+    from dtg.scoring import write_chunk
+
+    lake_dir, _, drive = night_lake
+    model_dir = publish_model(tmp_path / "models", drive, threshold=0.05,
+                              features=("speed", "rpm", "gps_step", "heading_rate"))
+    thr = FixedThreshold(0.05).fit()
+    keys = {"대구80자1111": drive.column("ts").cast(pa.int64()).to_numpy()[600:]}
+    actor = ray_engine.ChunkScorer(str(model_dir), "cpu", str(lake_dir), thr, 64, str(tmp_path / "ray"), "run1")
+    out = actor(pa.Table.from_pylist(ray_engine.vehicle_day_tasks([(types.SimpleNamespace(digest="cd" * 32), keys)])))
+    (expected,) = score_chunks(load_scorer(model_dir, "cpu"), Lake(lake_dir), keys, thr, 64)
+    row = out.to_pylist()[0]
+    assert row["error"] is None and row["windows"] == expected.outputs.windows.num_rows == 600
+    local = write_chunk(expected, tmp_path / "local", "cd" * 32, "tiny_v1", "run1")
+    assert [t for t, _ in json.loads(row["moves"])] == [str(Path(t).relative_to(tmp_path / "local")) for t, _ in local]
+    for t, _ in json.loads(row["moves"]):
+        assert (tmp_path / "ray" / t).read_bytes() == (tmp_path / "local" / t).read_bytes()
+    assert set(expected.outputs.seconds.column("top_feature").to_pylist()) & {"gps_step", "heading_rate"}
+
+
 def test_the_actor_reports_a_bad_vehicle_day_as_an_error_row_not_an_exception(night_lake, tmp_path):
     _, model_dir, drive = night_lake
     no_lat = drive.set_column(drive.schema.get_field_index("lat"), "lat", pa.nulls(drive.num_rows, pa.float64()))
