@@ -1,4 +1,4 @@
-"""Derived window features: motion computed from the GPS track of each segment.
+"""Derived window features: motion computed from each vehicle's GPS track.
 
 Absolute lat/lon scaled across a fleet hide a 1–5 km position jump, and no signal column carries the
 heading; these features make both visible to a window model. They are computed from the usable lake rows
@@ -9,7 +9,7 @@ seconds the segmenter fills into a short gap get interpolated values like any si
 
 - `gps_step`: metres moved since the previous second (haversine between consecutive fixes).
 - `heading_rate`: change of the GPS course (`dtg.events.gps_heading`) per second in degrees, signed,
-  wrapped to [-180, 180]; 0 unless the vehicle moved at least `events._MIN_MOVE_M` in each of the
+  wrapped to (-180, 180]; 0 unless the vehicle moved at least `events._MIN_MOVE_M` in each of the
   steps the two headings are taken from, so that a value depends only on rows i-3 .. i+1 (never on a
   course held from far back) and scoring with a bounded lake context gives the training values.
 """

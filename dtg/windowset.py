@@ -759,7 +759,8 @@ def build_window_set(
     """Segment the table's rows, index every window and assign splits; fit the scaler on train rows.
 
     `table`: canonical columns (at least vehicle_id, ts and `source_columns(features)`: a derived
-    feature is computed from the segment rows, see `dtg.features`), ideally sorted by
+    feature is computed from its source columns' usable rows before segmentation, see
+    `dtg.features`), ideally sorted by
     (vehicle_id, ts) as `Lake.read()` returns it (otherwise it is sorted here). Rows where a chosen
     feature is null/NaN are treated as missing seconds (gaps); a vehicle with no usable row is dropped
     and listed in `stats["vehicles_dropped"]`. `split=None` builds a scoring set: every window is in
