@@ -311,3 +311,20 @@ def test_float32_columns_hold_the_float32_nearest_to_the_written_number():
     expected = pa.array([float(w) for w in written], pa.float64()).cast(pa.float32())
     assert r.table.column("speed").combine_chunks().equals(expected)
     assert r.table.column("accel_x").type == pa.float32()
+
+
+def test_bare_carriage_returns_end_lines_like_pyarrow_does():
+    data = (b"\r\n\rvehicle_id,ts,speed,rpm,brake,lat,lon\r"
+            b"A,2024-05-13 08:00:00,10,900,0,37.5,127.0\r"
+            b"A,bad,11,900,0,37.5,127.0\r"
+            b"A,2024-05-13 08:00:02,12,900,0,37.5,127.0\r")
+    res = csv_reader.parse(data, "old-mac.csv")
+    assert res.table.column("source_row").to_pylist() == [4, 6]
+    assert res.table.column("speed").to_pylist() == [10, 12]
+    assert res.rejects.to_pylist() == [{"file": "old-mac.csv", "row": 5, "raw": "A,bad,11,900,0,37.5,127.0",
+                                        "reason": "bad_timestamp"}]
+
+
+def test_a_header_line_cut_by_a_bare_carriage_return_is_one_clear_error():
+    with pytest.raises(DtgError, match="no timestamp column"):  # found by fuzzing: was a csv module crash
+        csv_reader.parse(b"\x01\r\x01", "x.csv")

@@ -92,19 +92,26 @@ class RawLines:
 
 
 def line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end byte offsets of every line (CRLF or LF; the line ending is excluded).
+    """Start and end byte offsets of every line (LF, CRLF or a bare CR ends one, as in pyarrow's CSV
+    parser; the line ending is excluded).
 
     A final line without a line ending counts; an empty tail after the last line ending does not.
     """
     buf = np.frombuffer(data, dtype=np.uint8)
-    nl = np.flatnonzero(buf == 10)
-    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
-    ends = np.concatenate((nl, [len(buf)])).astype(np.int64)
+    cut = np.flatnonzero(buf == 10)
+    crlf_count = np.count_nonzero(buf[cut[cut > 0] - 1] == 13)
+    if np.count_nonzero(buf == 13) != crlf_count:  # a bare CR somewhere (old Mac files): it ends a line too
+        lf = buf == 10
+        brk = lf | (buf == 13)
+        brk[:-1] &= ~lf[1:]  # in CRLF only the LF ends the line
+        cut = np.flatnonzero(brk)
+    starts = np.concatenate(([0], cut + 1)).astype(np.int64)
+    ends = np.concatenate((cut, [len(buf)])).astype(np.int64)
     if len(starts) and starts[-1] == len(buf):
         starts, ends = starts[:-1], ends[:-1]
     if len(ends):
-        cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
-        ends = ends - cr.astype(np.int64)
+        crlf = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13) & (buf[np.minimum(ends, len(buf) - 1)] == 10)
+        ends = ends - crlf.astype(np.int64)
     return starts, ends
 
 

@@ -248,6 +248,9 @@ def _trimmed(col: pa.Array) -> pa.Array:
     return pc.take(values, codes.indices)
 
 
+_LINE_END = re.compile(rb"[\r\n]")
+
+
 def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schema.TZ,
           mapping: dict[str, Any] | None = None, vehicle: str | None = None) -> ReadResult:
     """Parse the bytes of a CSV log. DtgError if it cannot be read as CSV at all."""
@@ -256,11 +259,12 @@ def parse(data: bytes, path: str | Path, encoding: str = "auto", tz: str = schem
     utf8, used = _decode(data, encoding, name)
 
     lead = re.match(rb"[\r\n]*", utf8).end()
-    eol = utf8.find(b"\n", lead)
-    first_bytes = utf8[lead:eol if eol >= 0 else len(utf8)].rstrip(b"\r")
+    eol = _LINE_END.search(utf8, lead)  # \n, \r\n or a bare \r ends a line, as in pyarrow's parser
+    first_bytes = utf8[lead:eol.start() if eol else len(utf8)]
     if not first_bytes.strip():
         raise DtgError("empty file", file=name)
-    header_line = utf8.count(b"\n", 0, lead) + 1
+    blank = utf8[:lead]
+    header_line = blank.count(b"\n") + blank.count(b"\r") - blank.count(b"\r\n") + 1
     try:
         first = first_bytes.decode("utf-8")
     except UnicodeDecodeError:
